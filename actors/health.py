@@ -1,0 +1,130 @@
+"""Health actor: probes dependencies on an interval and caches the verdicts.
+
+Requests never probe: `/health/*` answer from `checks()` and `ready`, which
+are plain reads of the actor's state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.abc import TaskStatus
+
+from actors.base import Actor
+
+ProbeFn = Callable[[], Awaitable[str | None]]
+"""A probe returns None when healthy, a short reason when degraded, and raises when down."""
+
+RecoveryHook = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    name: str
+    check: ProbeFn
+    required: bool = True
+    on_recovery: RecoveryHook | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    status: str  # up | down | degraded | unknown
+    required: bool
+    response_time_ms: float | None = None
+    checked_at: float | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class _Flags:
+    draining: bool = False
+    failed: str | None = None
+    extra: dict[str, Callable[[], CheckResult]] = field(default_factory=dict)
+
+
+class HealthActor(Actor):
+    """Runs every probe concurrently each interval, each under a deadline."""
+
+    def __init__(self, probes: list[Probe], *, interval: float, timeout: float) -> None:
+        self.name = "health"
+        self._probes = probes
+        self._interval = interval
+        self._timeout = timeout
+        self._results: dict[str, CheckResult] = {
+            p.name: CheckResult(p.name, "unknown", p.required) for p in probes
+        }
+        self._flags = _Flags()
+        self._probe_runs = 0
+
+    @property
+    def ready(self) -> bool:
+        if self._flags.draining or self._flags.failed is not None:
+            return False
+        return all(
+            r.status != "down" and r.status != "unknown" for r in self.checks() if r.required
+        )
+
+    @property
+    def draining(self) -> bool:
+        return self._flags.draining
+
+    def begin_draining(self) -> None:
+        self._flags.draining = True
+
+    def mark_failed(self, reason: str) -> None:
+        """Supervision gave up: not ready until the process is replaced."""
+        self._flags.failed = reason
+
+    def add_derived_check(self, name: str, derive: Callable[[], CheckResult]) -> None:
+        """A check computed from in-process state (e.g. an actor's link), read at request time."""
+        self._flags.extra[name] = derive
+
+    def checks(self) -> list[CheckResult]:
+        derived = [derive() for derive in self._flags.extra.values()]
+        return [*self._results.values(), *derived]
+
+    def details(self) -> Mapping[str, object]:
+        return {"probe_runs": self._probe_runs, "ready": self.ready}
+
+    async def probe_once(self) -> None:
+        async with anyio.create_task_group() as tg:
+            for probe in self._probes:
+                tg.start_soon(self._run_probe, probe)
+        self._probe_runs += 1
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        await self.probe_once()
+        task_status.started()
+        while True:
+            await anyio.sleep(self._interval)
+            await self.probe_once()
+
+    async def _run_probe(self, probe: Probe) -> None:
+        previous = self._results[probe.name].status
+        started = anyio.current_time()
+        status, error = "up", None
+        try:
+            with anyio.fail_after(self._timeout):
+                reason = await probe.check()
+            if reason is not None:
+                status, error = "degraded", reason
+        except TimeoutError:
+            status, error = "down", f"no answer within {self._timeout:g}s"
+        except Exception as exc:
+            status, error = "down", _short(exc)
+        elapsed_ms = (anyio.current_time() - started) * 1000
+        self._results[probe.name] = CheckResult(
+            probe.name, status, probe.required, round(elapsed_ms, 3), time.time(), error
+        )
+        if previous == "down" and status != "down" and probe.on_recovery is not None:
+            with anyio.move_on_after(self._timeout):
+                await probe.on_recovery()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]

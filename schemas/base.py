@@ -1,0 +1,20 @@
+"""The one msgspec base for API bodies, and the shared constraint aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+
+class ApiBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
+    """Request and response bodies: camelCase on the wire, unknown fields refused."""
+
+
+class ApiResponse(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+    """Response bodies: camelCase on the wire, unset fields left out."""
+
+
+NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Page = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]

@@ -1,0 +1,77 @@
+"""The Litestar app factory; Granian loads `server.app:create_app` with `--factory`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.types import ControllerRouterHandler
+
+from server.errors import exception_handlers
+from server.http.media_type import JsonOnlyMiddleware
+from server.http.security_headers import add_security_headers
+from server.routes.health import HealthController, ProbeController
+from server.runtime import Runtime, build_runtime
+from server.settings import Environment, Settings, load_settings
+
+DEVELOPMENT_ORIGINS = ("http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:3000")
+
+
+def _cors(settings: Settings) -> CORSConfig | None:
+    origins: Sequence[str] = settings.cors_origins
+    if not origins and settings.sevenp_env is Environment.DEVELOPMENT:
+        origins = DEVELOPMENT_ORIGINS
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(origins),
+        allow_credentials="*" not in origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"],
+        max_age=600,
+    )
+
+
+def route_handlers() -> list[ControllerRouterHandler]:
+    return [ProbeController, HealthController]
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
+    settings = settings or load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    runtime = runtime or build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with runtime.running():
+            yield
+
+    return Litestar(
+        route_handlers=route_handlers(),
+        lifespan=[lifespan],
+        state=State({"runtime": runtime, "settings": settings}),
+        middleware=[JsonOnlyMiddleware],
+        before_send=[add_security_headers],
+        exception_handlers=exception_handlers(expose_traces=settings.is_development),
+        cors_config=_cors(settings),
+        compression_config=CompressionConfig(
+            backend="brotli", brotli_gzip_fallback=True, minimum_size=1024
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="7P Education Platform API",
+            version=version("sevenp"),
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        debug=False,
+    )

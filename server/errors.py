@@ -1,0 +1,229 @@
+"""The application's error root and the one place mapping errors to problem+json.
+
+    ApplicationError                 500 (base; `status`, `error` and `message`)
+     ├── BadRequest                  400
+     │    └── ValidationFailed       400, with `details` per invalid field
+     ├── Unauthorized                401
+     ├── Forbidden                   403
+     ├── NotFound                    404
+     ├── Conflict                    409
+     ├── PayloadTooLarge             413
+     ├── UnsupportedMediaType        415
+     ├── Locked                      423, with Retry-After
+     ├── TooManyRequests             429, with Retry-After
+     └── ServiceUnavailable          503, a dependency is down
+
+Litestar's own HTTP exceptions, database and Redis outages and anything
+unexpected are mapped here too; no stack trace leaves the server outside
+development.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import msgspec
+import psycopg
+import psycopg_pool
+import redis.exceptions
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from schemas.problem import FieldError, Problem
+
+logger = logging.getLogger("sevenp.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ApplicationError(Exception):
+    status: ClassVar[int] = 500
+    error: ClassVar[str] = "Internal Server Error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: list[FieldError] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.message = message or HTTPStatus(self.status).phrase
+        self.details = details
+        self.headers = dict(headers or {})
+        super().__init__(self.message)
+
+
+class BadRequest(ApplicationError):
+    status = 400
+    error = "Bad Request"
+
+
+class ValidationFailed(BadRequest):
+    error = "Validation Error"
+
+
+class Unauthorized(ApplicationError):
+    status = 401
+    error = "Unauthorized"
+
+
+class Forbidden(ApplicationError):
+    status = 403
+    error = "Forbidden"
+
+
+class NotFound(ApplicationError):
+    status = 404
+    error = "Not Found"
+
+
+class Conflict(ApplicationError):
+    status = 409
+    error = "Conflict"
+
+
+class PayloadTooLarge(ApplicationError):
+    status = 413
+    error = "Payload Too Large"
+
+
+class UnsupportedMediaType(ApplicationError):
+    status = 415
+    error = "Unsupported Media Type"
+
+
+class Locked(ApplicationError):
+    status = 423
+    error = "Locked"
+
+
+class TooManyRequests(ApplicationError):
+    status = 429
+    error = "Too Many Requests"
+
+
+class ServiceUnavailable(ApplicationError):
+    status = 503
+    error = "Service Unavailable"
+
+
+def problem_response(
+    status: int,
+    *,
+    error: str,
+    message: str,
+    details: list[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+    instance: str | None = None,
+    trace: str | None = None,
+) -> Response[Problem]:
+    phrase = HTTPStatus(status).phrase
+    body = Problem(
+        type="about:blank",
+        title=phrase,
+        status=status,
+        detail=message,
+        error=error,
+        message=message,
+        details=details if details is not None else msgspec.UNSET,
+        instance=instance if instance is not None else msgspec.UNSET,
+        trace=trace if trace is not None else msgspec.UNSET,
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+
+
+def _validation_details(extra: Any) -> list[FieldError]:
+    details: list[FieldError] = []
+    if isinstance(extra, list):
+        for item in extra:
+            if isinstance(item, Mapping):
+                field = str(item.get("key") or item.get("field") or "body")
+                details.append(FieldError(field=field, message=str(item.get("message", ""))))
+    return details
+
+
+def _on_application_error(
+    request: Request[Any, Any, Any], exc: ApplicationError
+) -> Response[Problem]:
+    return problem_response(
+        exc.status,
+        error=exc.error,
+        message=exc.message,
+        details=exc.details,
+        headers=exc.headers,
+        instance=request.url.path,
+    )
+
+
+def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    details = _validation_details(exc.extra)
+    malformed = "decode" in exc.detail.lower() or "malformed" in exc.detail.lower()
+    return problem_response(
+        400,
+        error="Bad Request" if malformed and not details else "Validation Error",
+        message="Malformed JSON body" if malformed else exc.detail,
+        details=details or None,
+        instance=request.url.path,
+    )
+
+
+def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    phrase = HTTPStatus(status).phrase
+    message = exc.detail if exc.detail and exc.detail != phrase else _default_message(status)
+    headers = {k: v for k, v in (exc.headers or {}).items()}
+    return problem_response(
+        status, error=phrase, message=message, headers=headers, instance=request.url.path
+    )
+
+
+def _default_message(status: int) -> str:
+    if status == 404:
+        return "The requested resource was not found"
+    if status == 405:
+        return "The method is not allowed for this resource"
+    if status == 413:
+        return "The request body is too large"
+    return HTTPStatus(status).description or HTTPStatus(status).phrase
+
+
+def _on_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    logger.warning("dependency unavailable on %s: %r", request.url.path, exc)
+    return problem_response(
+        503,
+        error="Service Unavailable",
+        message="A dependency of this service is unavailable; retry shortly",
+        headers={"Retry-After": "5"},
+        instance=request.url.path,
+    )
+
+
+def exception_handlers(*, expose_traces: bool) -> ExceptionHandlersMap:
+    """The handlers for the app; `expose_traces` only in development."""
+
+    def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            500,
+            error="Internal Server Error",
+            message="An unexpected error occurred",
+            instance=request.url.path,
+            trace="".join(traceback.format_exception(exc)) if expose_traces else None,
+        )
+
+    return {
+        ApplicationError: _on_application_error,
+        ValidationException: _on_validation,
+        HTTPException: _on_http_exception,
+        psycopg.OperationalError: _on_dependency_down,
+        psycopg_pool.PoolTimeout: _on_dependency_down,
+        redis.exceptions.ConnectionError: _on_dependency_down,
+        redis.exceptions.TimeoutError: _on_dependency_down,
+        TimeoutError: _on_dependency_down,
+        Exception: on_unexpected,
+    }

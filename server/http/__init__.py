@@ -1,0 +1,1 @@
+"""HTTP-level concerns shared by every route: headers, media types, CORS, compression."""

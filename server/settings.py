@@ -1,0 +1,132 @@
+"""Settings: read from the environment once, typed and validated at start.
+
+No other module reads the environment. A bad value stops the start with one
+line naming the variable (`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import msgspec
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class SettingsError(Exception):
+    """A variable is missing, malformed or insecure for the chosen environment."""
+
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Every knob of the service; field `foo_bar` is read from `FOO_BAR`."""
+
+    sevenp_env: Environment = Environment.DEVELOPMENT
+    host: str = "0.0.0.0"  # noqa: S104 - a server listens on all interfaces by default
+    port: Port = 8000
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: str = ".data"
+
+    # Granian
+    workers: PositiveInt = 1
+    runtime_threads: PositiveInt = 1
+    backlog: PositiveInt = 16384
+    backpressure: PositiveInt = 16384
+    http: str = "auto"
+    drain_seconds: PositiveFloat = 10.0
+    sevenp_main_pid: int | None = None
+
+    # PostgreSQL pool
+    db_pool_min: Annotated[int, msgspec.Meta(ge=0)] = 2
+    db_pool_max: PositiveInt = 10
+    db_pool_max_waiting: PositiveInt = 2048
+    db_timeout_seconds: PositiveFloat = 5.0
+    db_statement_timeout_ms: PositiveInt = 10_000
+
+    # HTTP
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: PositiveInt = 1_048_576
+    trusted_proxies: tuple[str, ...] = ()
+
+    # Health
+    health_interval_seconds: PositiveFloat = 5.0
+    health_probe_timeout_seconds: PositiveFloat = 2.0
+    health_memory_limit_mb: PositiveInt = 4096
+
+    # Identity
+    jwt_secret: str | None = None
+    jwt_issuer: str = "sevenp"
+    jwt_audience: str = "sevenp-api"
+    access_token_ttl_seconds: PositiveInt = 900
+    mail_url: str = "console://"
+
+    @property
+    def is_production(self) -> bool:
+        return self.sevenp_env is Environment.PRODUCTION
+
+    @property
+    def is_development(self) -> bool:
+        return self.sevenp_env is Environment.DEVELOPMENT
+
+
+def _is_list_field(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is tuple
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Decode and validate settings; raise `SettingsError` naming the bad variable."""
+    env = os.environ if environ is None else environ
+    hints = msgspec.structs.fields(Settings)
+    values: dict[str, Any] = {}
+    for field in hints:
+        name = field.name.upper()
+        if name in env and env[name] != "":
+            raw = env[name]
+            values[field.name] = (
+                [part.strip() for part in raw.split(",") if part.strip()]
+                if _is_list_field(field.type)
+                else raw
+            )
+    try:
+        settings = msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_name_variable(str(exc))) from None
+    _refuse_insecure(settings)
+    return settings
+
+
+def _name_variable(message: str) -> str:
+    # msgspec reports e.g. "Expected `int` >= 1 - at `$.port`"
+    if "$." in message:
+        field = message.rsplit("$.", 1)[1].split("[", 1)[0].rstrip("`")
+        head = message.split(" - at ", 1)[0]
+        return f"invalid {field.upper()}: {head}"
+    return f"invalid settings: {message}"
+
+
+def _refuse_insecure(settings: Settings) -> None:
+    if settings.workers > 1 and not settings.redis_url:
+        raise SettingsError(
+            "invalid WORKERS: more than one worker needs REDIS_URL, or workers' actors diverge"
+        )
+    if not settings.is_production:
+        return
+    if not settings.jwt_secret or len(settings.jwt_secret.encode()) < 32:
+        raise SettingsError("invalid JWT_SECRET: production needs a secret of at least 32 bytes")
+    if "*" in settings.cors_origins:
+        raise SettingsError("invalid CORS_ORIGINS: production refuses the wildcard origin")
+    if settings.mail_url.startswith("console:"):
+        raise SettingsError("invalid MAIL_URL: production refuses the console mail sender")

@@ -1,0 +1,104 @@
+"""A real Granian process serving the app, for tests that speak HTTP over sockets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from tests.support.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+
+
+class LiveServer:
+    """`sevenp`'s app under Granian on a free port, with the given environment."""
+
+    def __init__(self, env: Mapping[str, str], *, workers: int = 1) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._env = {
+            **os.environ,
+            "SEVENP_ENV": "test",
+            "JWT_SECRET": TEST_JWT_SECRET,
+            "HEALTH_INTERVAL_SECONDS": "0.5",
+            "HEALTH_PROBE_TIMEOUT_SECONDS": "1",
+            **env,
+        }
+        self._workers = workers
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(tempfile.gettempdir()) / f"sevenp-test-server-{self.port}.log"
+
+    def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> LiveServer:
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--loop",
+                "uvloop",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self._workers),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "server.app:create_app",
+            ],
+            cwd=ROOT,
+            env=self._env,
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        path = "/health/ready" if wait_ready else "/health/live"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self._proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                if httpx.get(self.base_url + path, timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"server not ready in {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        code = self._proc.returncode
+        self._proc = None
+        return code

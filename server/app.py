@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -16,9 +16,12 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from server.errors import exception_handlers
+from server.http.access import authorize
 from server.http.media_type import JsonOnlyMiddleware
 from server.http.security_headers import add_security_headers
+from server.routes.auth import AuthController
 from server.routes.health import HealthController, ProbeController
+from server.routes.users import UsersController
 from server.runtime import Runtime, build_runtime
 from server.settings import Environment, Settings, load_settings
 
@@ -42,7 +45,7 @@ def _cors(settings: Settings) -> CORSConfig | None:
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
-    return [ProbeController, HealthController]
+    return [ProbeController, HealthController, AuthController, UsersController]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
@@ -61,6 +64,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         state=State({"runtime": runtime, "settings": settings}),
         middleware=[JsonOnlyMiddleware],
         before_send=[add_security_headers],
+        guards=[authorize],
         exception_handlers=exception_handlers(expose_traces=settings.is_development),
         cors_config=_cors(settings),
         compression_config=CompressionConfig(
@@ -70,8 +74,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         openapi_config=OpenAPIConfig(
             title="7P Education Platform API",
             version=version("sevenp"),
-            path="/schema",
             render_plugins=[ScalarRenderPlugin()],
+            openapi_router=Router(path="/schema", route_handlers=[], opt={"public": True}),
         ),
         debug=False,
     )

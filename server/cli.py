@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from server.errors import ApplicationError
+from server.security.tokens import generate_hs256_secret
+from server.services.provisioning import create_user
 from server.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger("sevenp.cli")
@@ -47,6 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     url = _database_url(settings)
     _migrate(url)
+    _jwt_secret(settings)
     os.environ["SEVENP_MAIN_PID"] = str(os.getpid())
     server = Server(
         "server.app:create_app",
@@ -73,6 +79,43 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jwt_secret(settings: Settings) -> None:
+    """Outside production an unset secret is made once and kept under the data dir."""
+    if settings.jwt_secret or settings.jwt_private_key_file or settings.is_production:
+        return
+    path = Path(settings.data_dir) / "jwt-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(generate_hs256_secret())
+        path.chmod(0o600)
+    os.environ["JWT_SECRET"] = path.read_text().strip()
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    settings = _settings_or_exit()
+    url = _database_url(settings)
+    _migrate(url)
+    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass()
+    try:
+        user_id = asyncio.run(
+            create_user(
+                url,
+                email=args.email,
+                password=password,
+                first_name=args.first_name,
+                last_name=args.last_name,
+                role=args.role,
+                settings=settings,
+            )
+        )
+    except ApplicationError as exc:
+        details = "; ".join(f"{d.field}: {d.message}" for d in exc.details or [])
+        print(f"sevenp: {exc.message}{' (' + details + ')' if details else ''}", file=sys.stderr)
+        return 1
+    print(user_id)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.runner import main as bench_main
 
@@ -91,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(handler=cmd_migrate)
+
+    create = commands.add_parser("create-user", help="create an account; password on stdin")
+    create.add_argument("--email", required=True)
+    create.add_argument("--first-name", required=True)
+    create.add_argument("--last-name", required=True)
+    create.add_argument("--role", choices=["student", "teacher", "admin"], default="student")
+    create.set_defaults(handler=cmd_create_user)
 
     bench = commands.add_parser("bench", help="run the capacity-planning harness")
     bench.add_argument("rest", nargs=argparse.REMAINDER)

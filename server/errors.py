@@ -35,6 +35,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from schemas.problem import FieldError, Problem
+from server.http.validation import body_field_errors
 
 logger = logging.getLogger("sevenp.errors")
 
@@ -160,19 +161,51 @@ def _on_application_error(
     )
 
 
+def _body_type(request: Request[Any, Any, Any]) -> type[msgspec.Struct] | None:
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if data is None:
+        return None
+    for candidate in (data.annotation, *getattr(data, "args", ())):
+        if isinstance(candidate, type) and issubclass(candidate, msgspec.Struct):
+            return candidate
+    return None
+
+
 def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
     details = _validation_details(exc.extra)
-    malformed = "decode" in exc.detail.lower() or "malformed" in exc.detail.lower()
+    body_type = _body_type(request)
+    raw = request._connection_state.body  # cached by Litestar when it read the body
+    if body_type is not None and isinstance(raw, bytes) and raw:
+        every = body_field_errors(raw, body_type)
+        if every is None:
+            return problem_response(
+                400, error="Bad Request", message="Malformed JSON body", instance=request.url.path
+            )
+        if every:
+            details = every
     return problem_response(
         400,
-        error="Bad Request" if malformed and not details else "Validation Error",
-        message="Malformed JSON body" if malformed else exc.detail,
+        error="Validation Error",
+        message="The request is invalid" if details else exc.detail,
         details=details or None,
         instance=request.url.path,
     )
 
 
+def _caused_by_bad_json(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, msgspec.DecodeError) and not isinstance(cause, msgspec.ValidationError):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    if exc.status_code == 400 and _caused_by_bad_json(exc):
+        return problem_response(
+            400, error="Bad Request", message="Malformed JSON body", instance=request.url.path
+        )
     status = exc.status_code
     phrase = HTTPStatus(status).phrase
     message = exc.detail if exc.detail and exc.detail != phrase else _default_message(status)

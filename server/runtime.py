@@ -1,24 +1,35 @@
-"""One worker's runtime: the pool, the Redis client, the actors and their supervisor."""
+"""One worker's runtime: pool, Redis client, actors, supervisor and services."""
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 import redis.asyncio as aioredis
 
 from actors.base import Actor
-from actors.health import HealthActor
+from actors.bus import SyncBus
+from actors.health import CheckResult, HealthActor
+from actors.mail import MailActor
+from actors.session import SessionActor
 from actors.supervisor import RestartPolicy, Strategy, Supervisor, SupervisorEscalated
 from server.db.pool import Pool, create_pool
+from server.mail.senders import sender_from_url
 from server.probes import memory_probe, postgres_probe, redis_probe
+from server.security.passwords import Argon2Settings, PasswordHasher
+from server.security.tokens import TokenIssuer
+from server.services.accounts import Accounts
+from server.services.auth import Authentication, AuthPolicy
+from server.services.revocation import Revocations
 from server.settings import Settings
 
 logger = logging.getLogger("sevenp.runtime")
@@ -31,7 +42,14 @@ class Runtime:
     pool: Pool
     redis: aioredis.Redis | None
     health: HealthActor
+    bus: SyncBus
+    sessions: SessionActor
+    mail: MailActor
     supervisor: Supervisor
+    tokens: TokenIssuer
+    hasher: PasswordHasher
+    accounts: Accounts
+    auth: Authentication
     instance_id: str
     started_at: float
 
@@ -63,9 +81,43 @@ def _redis_client(url: str, timeout: float) -> aioredis.Redis:
     )
 
 
+def token_issuer(settings: Settings) -> TokenIssuer:
+    if settings.jwt_private_key_file:
+        public = settings.jwt_public_key_file
+        return TokenIssuer(
+            private_key_pem=Path(settings.jwt_private_key_file).read_bytes(),
+            public_key_pem=Path(public).read_bytes() if public else None,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl_seconds=settings.access_token_ttl_seconds,
+        )
+    secret = settings.jwt_secret
+    if secret is None:
+        logger.warning("JWT_SECRET unset: a random secret for this process; tokens die with it")
+        secret = secrets.token_urlsafe(48)
+    return TokenIssuer(
+        secret=secret.encode(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        access_ttl_seconds=settings.access_token_ttl_seconds,
+    )
+
+
+def _session_check(sessions: SessionActor) -> CheckResult:
+    degraded = sessions.degraded
+    return CheckResult(
+        name="sessions",
+        status="degraded" if degraded else "up",
+        required=False,
+        error="Redis link down: checking sessions against PostgreSQL" if degraded else None,
+        checked_at=time.time(),
+    )
+
+
 def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None) -> Runtime:
     if settings.database_url is None:
         raise RuntimeError("DATABASE_URL is unset; `sevenp serve` provides an embedded one")
+    instance_id = uuid.uuid4().hex[:12]
     pool = create_pool(settings, settings.database_url)
     redis = (
         _redis_client(settings.redis_url, settings.health_probe_timeout_seconds)
@@ -83,6 +135,18 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         interval=settings.health_interval_seconds,
         timeout=settings.health_probe_timeout_seconds,
     )
+    bus = SyncBus(redis, instance_id=instance_id)
+    sessions = SessionActor(
+        pool=pool,
+        bus=bus,
+        instance_id=instance_id,
+        access_ttl_seconds=settings.access_token_ttl_seconds,
+        last_seen_flush_seconds=settings.session_flush_seconds,
+    )
+    health.add_derived_check("sessions", lambda: _session_check(sessions))
+    mail = MailActor(
+        pool=pool, sender=sender_from_url(settings.mail_url, mail_from=settings.mail_from)
+    )
 
     def on_escalate(exc: SupervisorEscalated) -> None:
         logger.critical("supervision gave up (%s); shutting down", exc)
@@ -92,11 +156,27 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
 
     supervisor = Supervisor(
         "root",
-        [health, *(extra_actors or [])],
+        [health, bus, sessions, mail, *(extra_actors or [])],
         strategy=Strategy.ONE_FOR_ONE,
         policy=RestartPolicy(max_restarts=5, within_seconds=30.0),
         on_escalate=on_escalate,
         stop_timeout=settings.drain_seconds,
+    )
+    hasher = PasswordHasher(
+        Argon2Settings(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+        ),
+        max_concurrency=settings.hash_concurrency,
+    )
+    tokens = token_issuer(settings)
+    revocations = Revocations(pool, sessions)
+    policy = AuthPolicy(
+        refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+        refresh_ttl_remember_seconds=settings.refresh_token_remember_ttl_seconds,
+        max_failed_logins=settings.max_failed_logins,
+        lock_seconds=settings.lockout_seconds,
     )
     return Runtime(
         settings=settings,
@@ -104,7 +184,21 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         pool=pool,
         redis=redis,
         health=health,
+        bus=bus,
+        sessions=sessions,
+        mail=mail,
         supervisor=supervisor,
-        instance_id=uuid.uuid4().hex[:12],
+        tokens=tokens,
+        hasher=hasher,
+        accounts=Accounts(pool, revocations),
+        auth=Authentication(
+            pool=pool,
+            hasher=hasher,
+            tokens=tokens,
+            revocations=revocations,
+            mail=mail,
+            policy=policy,
+        ),
+        instance_id=instance_id,
         started_at=time.time(),
     )

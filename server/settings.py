@@ -68,10 +68,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 
     # Identity
     jwt_secret: str | None = None
+    jwt_private_key_file: str | None = None
+    jwt_public_key_file: str | None = None
     jwt_issuer: str = "sevenp"
     jwt_audience: str = "sevenp-api"
     access_token_ttl_seconds: PositiveInt = 900
+    refresh_token_ttl_seconds: PositiveInt = 7 * 24 * 3600
+    refresh_token_remember_ttl_seconds: PositiveInt = 30 * 24 * 3600
+    max_failed_logins: PositiveInt = 5
+    lockout_seconds: PositiveInt = 2 * 3600
+    argon2_memory_kib: Annotated[int, msgspec.Meta(ge=8192)] = 19456
+    argon2_time_cost: Annotated[int, msgspec.Meta(ge=1)] = 2
+    argon2_parallelism: PositiveInt = 1
+    hash_concurrency: PositiveInt = 2
     mail_url: str = "console://"
+    mail_from: str = "no-reply@sevenp.local"
+    session_flush_seconds: PositiveFloat = 5.0
 
     @property
     def is_production(self) -> bool:
@@ -124,7 +136,8 @@ def _refuse_insecure(settings: Settings) -> None:
         )
     if not settings.is_production:
         return
-    if not settings.jwt_secret or len(settings.jwt_secret.encode()) < 32:
+    has_keys = settings.jwt_private_key_file is not None
+    if not has_keys and (not settings.jwt_secret or len(settings.jwt_secret.encode()) < 32):
         raise SettingsError("invalid JWT_SECRET: production needs a secret of at least 32 bytes")
     if "*" in settings.cors_origins:
         raise SettingsError("invalid CORS_ORIGINS: production refuses the wildcard origin")

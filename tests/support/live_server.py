@@ -15,7 +15,7 @@ import httpx
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+TEST_JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
 
 
 class LiveServer:
@@ -24,7 +24,7 @@ class LiveServer:
     def __init__(self, env: Mapping[str, str], *, workers: int = 1) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self._env = {
+        self.env = {
             **os.environ,
             "SEVENP_ENV": "test",
             "JWT_SECRET": TEST_JWT_SECRET,
@@ -37,32 +37,16 @@ class LiveServer:
         self.log_path = Path(tempfile.gettempdir()) / f"sevenp-test-server-{self.port}.log"
 
     def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> LiveServer:
-        self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                "asgi",
-                "--loop",
-                "uvloop",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self._workers),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "server.app:create_app",
-            ],
-            cwd=ROOT,
-            env=self._env,
-            stdout=self.log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        command = [
+            sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop",
+            "--factory", "--host", "127.0.0.1", "--port", str(self.port),
+            "--workers", str(self._workers), "--no-access-log", "--log-level", "warning",
+            "server.app:create_app",
+        ]  # fmt: skip
+        with self.log_path.open("wb") as log:
+            self._proc = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         path = "/health/ready" if wait_ready else "/health/live"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,0 +1,219 @@
+"""Pure GCRA: decide requests against per-key theoretical arrival times kept in a bounded store.
+
+A policy of `limit` units per `window_seconds` has emission interval I = window/limit (whole
+nanoseconds, rounded down) and burst B = limit * I. Per key the store keeps the theoretical
+arrival time TAT; a request of `cost` units at `now` is allowed iff
+max(TAT, now) + cost * I - now <= B, and then TAT advances to that value. Guarantee: the units
+admitted for one key at times within any closed interval of length L total at most
+limit + floor(L / I) -- a full burst of `limit` at once, then one unit per I.
+
+A key whose TAT <= now is a full bucket, indistinguishable from an absent key, so it is dropped:
+a couple of keys are swept from the least-recently-used end on every insert and `sweep()`
+reclaims more on demand. The number of keys is capped; at the cap the least-recently-used key of
+the largest policy table is evicted.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from actors.ratelimit.policy import GENERAL, RatePolicy
+
+NS_PER_SECOND = 1_000_000_000
+_SWEEP_PER_INSERT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Outcome of one rate-limit check.
+
+    `remaining`: units that could be admitted right now; `reset_after`: seconds until the bucket
+    is full again; `retry_after`: seconds until this request would be admitted (0 when allowed).
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float
+    retry_after: float
+
+
+def interval_ticks(policy: RatePolicy, ticks_per_second: int) -> int:
+    """The emission interval in whole ticks, rounded down so that a full burst always fits."""
+    return round(policy.window_seconds * ticks_per_second) // policy.limit
+
+
+def decision_from_backlog(
+    limit: int, interval: int, backlog: int, allowed: bool, cost: int, ticks_per_second: int
+) -> Decision:
+    """Build a Decision from the backlog TAT - now, in ticks (after the request if allowed)."""
+    burst = limit * interval
+    backlog = max(0, backlog)
+    remaining = min(limit, max(0, (burst - backlog) // interval))
+    reset_after = backlog / ticks_per_second
+    if allowed:
+        return Decision(True, limit, remaining, reset_after, 0.0)
+    retry_after = (backlog + cost * interval - burst) / ticks_per_second
+    return Decision(False, limit, remaining, reset_after, retry_after)
+
+
+class _Table:
+    __slots__ = ("burst", "interval", "policy", "tats")
+
+    def __init__(self, policy: RatePolicy, tats: OrderedDict[str, int]) -> None:
+        self.policy = policy
+        self.interval = interval_ticks(policy, NS_PER_SECOND)
+        self.burst = policy.limit * self.interval
+        self.tats = tats
+
+
+class GcraStore:
+    """Per-(policy, key) TATs in nanoseconds since the store's creation, bounded and expiring."""
+
+    __slots__ = ("_clock", "_epoch", "_max_keys", "_size", "_tables")
+
+    def __init__(self, *, max_keys: int = 1_000_000, clock: Callable[[], float]) -> None:
+        if max_keys < 1:
+            raise ValueError(f"max_keys must be >= 1: {max_keys}")
+        self._clock = clock
+        self._epoch = clock()
+        self._max_keys = max_keys
+        self._tables: dict[str, _Table] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def check(self, policy: RatePolicy, key: str, cost: int = 1) -> Decision:
+        """Decide a request of `cost` units; consume them when allowed."""
+        limit = policy.limit
+        if not 1 <= cost <= limit:
+            raise ValueError(f"cost must be within 1..{limit}: {cost}")
+        table = self._table(policy)
+        tats, interval = table.tats, table.interval
+        now = self._now()
+        tat = tats.get(key)
+        backlog = 0 if tat is None or tat < now else tat - now
+        after = backlog + cost * interval
+        if after > table.burst:
+            if tat is not None:
+                tats.move_to_end(key)
+            return decision_from_backlog(limit, interval, backlog, False, cost, NS_PER_SECOND)
+        if tat is None:
+            self._insert(tats, key, now + after, now)
+        else:
+            tats[key] = now + after
+            tats.move_to_end(key)
+        return decision_from_backlog(limit, interval, after, True, cost, NS_PER_SECOND)
+
+    def peek(self, policy: RatePolicy, key: str) -> Decision:
+        """The decision a one-unit request would get now, without consuming anything."""
+        table = self._table(policy)
+        now = self._now()
+        tat = table.tats.get(key)
+        backlog = 0 if tat is None or tat < now else tat - now
+        allowed = backlog + table.interval <= table.burst
+        return decision_from_backlog(
+            policy.limit, table.interval, backlog, allowed, 1, NS_PER_SECOND
+        )
+
+    def refund(self, policy: RatePolicy, key: str, cost: int = 1) -> None:
+        """Give back `cost` units (skip-successful requests); never beyond a full bucket."""
+        if cost < 1:
+            raise ValueError(f"cost must be >= 1: {cost}")
+        table = self._table(policy)
+        tat = table.tats.get(key)
+        if tat is None:
+            return
+        tat -= cost * table.interval
+        if tat <= self._now():
+            del table.tats[key]
+            self._size -= 1
+        else:
+            table.tats[key] = tat
+
+    def merge_remote(self, policy: RatePolicy, key: str, backlog: float) -> None:
+        """Raise the key's backlog to at least `backlog` units: the cluster view from a sync."""
+        if backlog <= 0:
+            return
+        table = self._table(policy)
+        now = self._now()
+        target = now + round(backlog * table.interval)
+        tat = table.tats.get(key)
+        if tat is None:
+            self._insert(table.tats, key, target, now)
+        elif target > tat:
+            table.tats[key] = target
+            table.tats.move_to_end(key)
+
+    def sweep(self, max_items: int) -> int:
+        """Drop up to `max_items` expired keys, oldest use first; returns how many were dropped."""
+        now = self._now()
+        dropped = 0
+        for table in self._tables.values():
+            dropped += self._sweep_tats(table.tats, now, max_items - dropped)
+        return dropped
+
+    def _now(self) -> int:
+        return round((self._clock() - self._epoch) * NS_PER_SECOND)
+
+    def _table(self, policy: RatePolicy) -> _Table:
+        table = self._tables.get(policy.name)
+        if table is None or table.policy is not policy:
+            tats: OrderedDict[str, int] = OrderedDict() if table is None else table.tats
+            table = self._tables[policy.name] = _Table(policy, tats)
+        return table
+
+    def _insert(self, tats: OrderedDict[str, int], key: str, tat: int, now: int) -> None:
+        self._sweep_tats(tats, now, _SWEEP_PER_INSERT)
+        if self._size >= self._max_keys:
+            victim = max((table.tats for table in self._tables.values()), key=len)
+            victim.popitem(last=False)
+            self._size -= 1
+        tats[key] = tat
+        self._size += 1
+
+    def _sweep_tats(self, tats: OrderedDict[str, int], now: int, budget: int) -> int:
+        dropped = 0
+        while dropped < budget and tats:
+            key = next(iter(tats))
+            if tats[key] > now:
+                break
+            del tats[key]
+            dropped += 1
+        self._size -= dropped
+        return dropped
+
+
+def _ipv4(i: int) -> str:
+    return f"{i >> 24 & 255}.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+
+
+def measure_store_memory(
+    n_keys: int, *, max_keys: int | None = None, policy: RatePolicy = GENERAL
+) -> int:
+    """Bytes (tracemalloc) held by a store after `n_keys` distinct IPv4 keys hit it once.
+
+    The clock is frozen so nothing expires: beyond `max_keys` (default `n_keys`) every insert
+    evicts. Raises RuntimeError if the store ever holds more than its cap.
+    """
+    cap = n_keys if max_keys is None else max_keys
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        store = GcraStore(max_keys=cap, clock=lambda: 0.0)
+        for i in range(n_keys):
+            store.check(policy, _ipv4(i))
+        if len(store) > cap:
+            raise RuntimeError(f"store holds {len(store)} keys, cap is {cap}")
+        used = tracemalloc.get_traced_memory()[0] - before
+        del store
+    finally:
+        if started:
+            tracemalloc.stop()
+    return used

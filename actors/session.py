@@ -1,0 +1,399 @@
+"""SessionActor: answers "is this access token still good?" from memory, and writes lastSeen behind.
+
+State, plain dicts read without a lock or an await (the event loop is single-threaded):
+- `_revoked`: session id -> until when the entry matters (revocation time + retention);
+- `_valid_after`: user id -> the user's `tokens_valid_after` (unix seconds), kept while
+  `valid_after + retention` is in the future;
+- `_last_seen`: session id -> last request time, flushed in one batched UPDATE.
+Retention is the access-token lifetime plus `RETENTION_MARGIN_SECONDS` (clock skew and
+verification leeway): past it, every token an entry concerns has expired, so the entry is
+pruned and memory stays bounded by the revocations of one token lifetime.
+
+Timestamps. A JWT's `iat` is a whole second, so a token is void when
+`iat < floor(valid_after)`. Tokens issued within the same second as the change but before
+it slip past that rule; they are caught because the identity service always ALSO revokes
+the user's sessions by id (`session_ids`), and a token of a revoked session is void.
+
+Trust. PostgreSQL is the source of truth; the identity service commits a change there,
+then calls `session_revoked` / `user_sessions_revoked`, which apply it here at once and
+publish it on the bus; peers apply it when it arrives. Local state is trusted:
+- without Redis (single-instance mode), once loaded from the database at start;
+- with Redis, while the bus is connected AND this actor has resynced from the database
+  since the bus's last (re)connection (`link_generation`).
+Otherwise `check_local` answers None and callers fall back to `check_database`, which asks
+PostgreSQL (cached per session for `fallback_cache_seconds`): the actor fails closed and
+reports itself degraded instead of trusting state that may have missed a revocation.
+
+A resync loads the revocations of the last retention period into fresh dicts; changes
+applied while it reads are kept aside and folded in, so none is lost to the swap.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+import psycopg
+
+from actors.base import Actor
+from actors.bus import SyncBus
+from schemas.events import SessionRevoked, UserSessionsRevoked
+from server.db.pool import Pool
+
+logger = logging.getLogger("sevenp.sessions")
+
+RETENTION_MARGIN_SECONDS = 60.0
+MAX_PENDING_LAST_SEEN = 100_000
+MAX_CACHED_VERDICTS = 100_000
+_IDLE_TICK_SECONDS = 1.0
+_DB_ERRORS = (psycopg.Error, TimeoutError, OSError)
+
+_REVOKED_SESSIONS_SQL = """
+SELECT id::text, extract(epoch FROM revoked_at)::float8
+FROM sessions
+WHERE revoked_at > now() - make_interval(secs => %s)
+"""
+_INVALIDATED_USERS_SQL = """
+SELECT id::text, extract(epoch FROM tokens_valid_after)::float8
+FROM users
+WHERE tokens_valid_after > now() - make_interval(secs => %s)
+"""
+_SESSION_VERDICT_SQL = """
+SELECT s.revoked_at IS NULL AND s.expires_at > now() AND u.is_active,
+       CASE WHEN isfinite(u.tokens_valid_after)
+            THEN extract(epoch FROM u.tokens_valid_after)::float8 END
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = %s AND s.user_id = %s
+"""
+_FLUSH_LAST_SEEN_SQL = """
+UPDATE sessions s SET last_seen_at = to_timestamp(v.ts)
+FROM unnest(%s::uuid[], %s::float8[]) AS v(id, ts)
+WHERE s.id = v.id AND s.last_seen_at < to_timestamp(v.ts)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """What PostgreSQL said about one session, and when (monotonic seconds) it was asked."""
+
+    asked_at: float
+    live: bool
+    valid_after: float | None
+
+    def accepts(self, issued_at: float) -> bool:
+        return self.live and (self.valid_after is None or issued_at >= math.floor(self.valid_after))
+
+
+@dataclass(slots=True)
+class _Journal:
+    """Changes applied while a resync reads the database, folded into its result."""
+
+    revoked: dict[str, float] = field(default_factory=dict)
+    valid_after: dict[str, float] = field(default_factory=dict)
+
+
+class SessionActor(Actor):
+    """Revoked sessions and per-user token cut-offs in memory; lastSeen written behind."""
+
+    def __init__(
+        self,
+        *,
+        pool: Pool,
+        bus: SyncBus,
+        instance_id: str,
+        access_ttl_seconds: float,
+        last_seen_flush_seconds: float = 5.0,
+        fallback_cache_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        db_timeout_seconds: float = 5.0,
+    ) -> None:
+        self.name = "sessions"
+        self._pool = pool
+        self._bus = bus
+        self._instance_id = instance_id
+        self._retention = access_ttl_seconds + RETENTION_MARGIN_SECONDS
+        self._flush_every = last_seen_flush_seconds
+        self._prune_every = min(60.0, max(1.0, access_ttl_seconds / 4))
+        self._fallback_cache_seconds = fallback_cache_seconds
+        self._clock = clock
+        self._db_timeout = db_timeout_seconds
+        self._revoked: dict[str, float] = {}
+        self._valid_after: dict[str, float] = {}
+        self._last_seen: dict[str, float] = {}
+        self._verdicts: dict[tuple[str, str], _Verdict] = {}
+        self._journal: _Journal | None = None
+        self._synced_generation: int | None = None
+        self._wake: anyio.Event | None = None
+        self._stop_requested: anyio.Event | None = None
+        self._database_checks = 0
+        self._cache_hits = 0
+        self._resyncs = 0
+        self._last_seen_flushed = 0
+        self._last_seen_dropped = 0
+        bus.subscribe(SessionRevoked, self._on_session_revoked)
+        bus.subscribe(UserSessionsRevoked, self._on_user_sessions_revoked)
+        bus.on_connected(self._on_bus_connected)
+
+    # -- hot path ---------------------------------------------------------------------------
+
+    def check_local(self, *, user_id: str, session_id: str, issued_at: float) -> bool | None:
+        """True/False from memory, or None when memory is not trusted (see the module doc)."""
+        if not self._trusted():
+            return None
+        return not self._known_void(user_id, session_id, issued_at)
+
+    async def check_database(self, *, user_id: str, session_id: str, issued_at: float) -> bool:
+        """Ask PostgreSQL (session live, user active, token not older than the cut-off).
+
+        Answers are cached per session for `fallback_cache_seconds`; what this instance
+        already knows to be void is refused without asking. Raises if the database fails.
+        """
+        if self._known_void(user_id, session_id, issued_at):
+            return False
+        key = (session_id, user_id)
+        verdict = self._verdicts.get(key)
+        if (
+            verdict is not None
+            and time.monotonic() - verdict.asked_at < self._fallback_cache_seconds
+        ):
+            self._cache_hits += 1
+        else:
+            verdict = await self._ask_database(session_id, user_id)
+            if len(self._verdicts) >= MAX_CACHED_VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict.accepts(issued_at)
+
+    async def is_valid(self, *, user_id: str, session_id: str, issued_at: float) -> bool:
+        local = self.check_local(user_id=user_id, session_id=session_id, issued_at=issued_at)
+        if local is not None:
+            return local
+        return await self.check_database(
+            user_id=user_id, session_id=session_id, issued_at=issued_at
+        )
+
+    def touch(self, session_id: str) -> None:
+        """Note a request on the session; written to the database at the next flush."""
+        pending = self._last_seen
+        if len(pending) >= MAX_PENDING_LAST_SEEN and session_id not in pending:
+            self._last_seen_dropped += 1
+            return
+        pending[session_id] = self._clock()
+
+    @property
+    def degraded(self) -> bool:
+        """Local state is not trusted: requests are checked against the database."""
+        return not self._trusted()
+
+    # -- writes, called by the identity service after committing -----------------------------
+
+    async def session_revoked(self, *, session_id: str, user_id: str) -> None:
+        self._revoke_session(session_id)
+        await self._bus.publish(
+            SessionRevoked(session_id=session_id, user_id=user_id, origin=self._instance_id)
+        )
+
+    async def user_sessions_revoked(
+        self, *, user_id: str, valid_after: float, session_ids: list[str]
+    ) -> None:
+        self._invalidate_user(user_id, valid_after, session_ids)
+        await self._bus.publish(
+            UserSessionsRevoked(
+                user_id=user_id,
+                valid_after=valid_after,
+                session_ids=list(session_ids),
+                origin=self._instance_id,
+            )
+        )
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    def prune(self) -> int:
+        """Forget entries no live token can concern any more; return how many were dropped."""
+        now = self._clock()
+        expired_sessions = [sid for sid, until in self._revoked.items() if until <= now]
+        for session_id in expired_sessions:
+            del self._revoked[session_id]
+        horizon = now - self._retention
+        expired_users = [uid for uid, after in self._valid_after.items() if after <= horizon]
+        for user_id in expired_users:
+            del self._valid_after[user_id]
+        stale_before = time.monotonic() - self._fallback_cache_seconds
+        stale_verdicts = [k for k, v in self._verdicts.items() if v.asked_at < stale_before]
+        for key in stale_verdicts:
+            del self._verdicts[key]
+        return len(expired_sessions) + len(expired_users)
+
+    async def flush_last_seen(self) -> None:
+        """Write every pending lastSeen in one UPDATE; on failure they wait for the next one."""
+        if not self._last_seen:
+            return
+        pending, self._last_seen = self._last_seen, {}
+        ids: list[uuid.UUID] = []
+        stamps: list[float] = []
+        for session_id, seen_at in pending.items():
+            try:
+                ids.append(uuid.UUID(session_id))
+            except ValueError:
+                continue
+            stamps.append(seen_at)
+        try:
+            with anyio.fail_after(self._db_timeout):
+                async with self._pool.connection() as conn:
+                    await conn.execute(_FLUSH_LAST_SEEN_SQL, (ids, stamps))
+        except BaseException:
+            for session_id, seen_at in pending.items():
+                self._last_seen.setdefault(session_id, seen_at)
+            raise
+        self._last_seen_flushed += len(ids)
+
+    def request_stop(self) -> bool:
+        if self._stop_requested is None or self._wake is None:
+            return False
+        self._stop_requested.set()
+        self._wake.set()
+        return True
+
+    def details(self) -> Mapping[str, object]:
+        return {
+            "mode": self._mode(),
+            "revoked": len(self._revoked),
+            "users_invalidated": len(self._valid_after),
+            "pending_last_seen": len(self._last_seen),
+            "database_checks": self._database_checks,
+            "cache_hits": self._cache_hits,
+            "resyncs": self._resyncs,
+            "last_seen_flushed": self._last_seen_flushed,
+            "last_seen_dropped": self._last_seen_dropped,
+        }
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        stop_requested = self._stop_requested = anyio.Event()
+        self._wake = anyio.Event()
+        await self._try(self._resync, "resync")
+        task_status.started()
+        try:
+            start = anyio.current_time()
+            next_flush, next_prune = start + self._flush_every, start + self._prune_every
+            while not stop_requested.is_set():
+                now = anyio.current_time()
+                wait = min(next_flush, next_prune, now + _IDLE_TICK_SECONDS) - now
+                with anyio.move_on_after(max(0.0, wait)):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
+                if self._synced_generation != self._bus.link_generation:
+                    await self._try(self._resync, "resync")
+                now = anyio.current_time()
+                if now >= next_flush:
+                    await self._try(self.flush_last_seen, "lastSeen flush")
+                    next_flush = now + self._flush_every
+                if now >= next_prune:
+                    self.prune()
+                    next_prune = now + self._prune_every
+        finally:
+            self._stop_requested = None
+            with anyio.move_on_after(self._db_timeout, shield=True):
+                await self._try(self.flush_last_seen, "final lastSeen flush")
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _trusted(self) -> bool:
+        bus = self._bus
+        return self._synced_generation == bus.link_generation and (
+            bus.connected or not bus.redis_configured
+        )
+
+    def _mode(self) -> str:
+        if not self._trusted():
+            return "degraded"
+        return "synced" if self._bus.redis_configured else "local"
+
+    def _known_void(self, user_id: str, session_id: str, issued_at: float) -> bool:
+        if session_id in self._revoked:
+            return True
+        valid_after = self._valid_after.get(user_id)
+        return valid_after is not None and issued_at < math.floor(valid_after)
+
+    def _revoke_session(self, session_id: str) -> None:
+        until = self._clock() + self._retention
+        _keep_latest(self._revoked, session_id, until)
+        if self._journal is not None:
+            _keep_latest(self._journal.revoked, session_id, until)
+
+    def _invalidate_user(self, user_id: str, valid_after: float, session_ids: list[str]) -> None:
+        _keep_latest(self._valid_after, user_id, valid_after)
+        if self._journal is not None:
+            _keep_latest(self._journal.valid_after, user_id, valid_after)
+        for session_id in session_ids:
+            self._revoke_session(session_id)
+
+    def _on_session_revoked(self, event: SessionRevoked) -> None:
+        self._revoke_session(event.session_id)
+
+    def _on_user_sessions_revoked(self, event: UserSessionsRevoked) -> None:
+        self._invalidate_user(event.user_id, event.valid_after, event.session_ids)
+
+    async def _on_bus_connected(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _resync(self) -> None:
+        generation = self._bus.link_generation
+        journal = self._journal = _Journal()
+        try:
+            with anyio.fail_after(self._db_timeout):
+                async with self._pool.connection() as conn:
+                    cursor = await conn.execute(_REVOKED_SESSIONS_SQL, (self._retention,))
+                    revoked_rows = await cursor.fetchall()
+                    cursor = await conn.execute(_INVALIDATED_USERS_SQL, (self._retention,))
+                    user_rows = await cursor.fetchall()
+        finally:
+            self._journal = None
+        revoked = {sid: revoked_at + self._retention for sid, revoked_at in revoked_rows}
+        valid_after: dict[str, float] = dict(user_rows)
+        for session_id, until in journal.revoked.items():
+            _keep_latest(revoked, session_id, until)
+        for user_id, after in journal.valid_after.items():
+            _keep_latest(valid_after, user_id, after)
+        self._revoked, self._valid_after = revoked, valid_after
+        self._synced_generation = generation
+        self._resyncs += 1
+        logger.info(
+            "resynced from the database: %d revoked sessions, %d users invalidated",
+            len(revoked),
+            len(valid_after),
+        )
+
+    async def _ask_database(self, session_id: str, user_id: str) -> _Verdict:
+        asked_at = time.monotonic()
+        try:
+            session_uuid, user_uuid = uuid.UUID(session_id), uuid.UUID(user_id)
+        except ValueError:
+            return _Verdict(asked_at, live=False, valid_after=None)
+        self._database_checks += 1
+        with anyio.fail_after(self._db_timeout):
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(_SESSION_VERDICT_SQL, (session_uuid, user_uuid))
+                row = await cursor.fetchone()
+        if row is None:
+            return _Verdict(asked_at, live=False, valid_after=None)
+        return _Verdict(asked_at, live=bool(row[0]), valid_after=row[1])
+
+    async def _try(self, step: Callable[[], Awaitable[None]], what: str) -> None:
+        try:
+            await step()
+        except _DB_ERRORS as exc:
+            logger.warning("%s failed: %r", what, exc)
+
+
+def _keep_latest(entries: dict[str, float], key: str, value: float) -> None:
+    if entries.get(key, -math.inf) < value:
+        entries[key] = value

@@ -1,0 +1,305 @@
+"""Scenario and ceiling definitions as data, and the quick/full profiles.
+
+To add a scenario, append a ``Scenario`` to ``build_scenarios``: pick an engine (``wrk`` for
+closed-loop maximum throughput, ``open-loop`` for held sessions), the request (or the ``mix``),
+the ceiling it is a ratio of (a ceiling name, or ``scenario:<name>`` for another scenario's
+req/s) and its ``checks``. Metrics available to checks are listed in ``engines.py``.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from benchmarks.opensim.mix import MixEntry, refresh_entry
+
+Engine = Literal["wrk", "open-loop"]
+Auth = Literal["none", "bearer", "login"]
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+}
+
+PREFERENCES_BODY: dict[str, object] = {
+    "language": "en",
+    "timezone": "UTC",
+    "notifications": {"email": True, "push": False, "sms": False},
+    "privacy": {"profileVisible": True, "showProgress": True, "allowMessages": False},
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target: ``metric op limit`` (e.g. ``ratio >= 0.6``)."""
+
+    metric: str
+    op: str
+    limit: float
+
+    def passes(self, value: float) -> bool:
+        return _OPS[self.op](value, self.limit)
+
+    def describe(self) -> str:
+        return f"{self.metric} {self.op} {self.limit:g}"
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """A ceiling: an ASGI app served by Granian and hammered by wrk, or the argon2 measurement."""
+
+    name: str
+    kind: Literal["asgi", "argon2"] = "asgi"
+    app: str = ""
+    method: str = "GET"
+    path: str = "/"
+    body: object | None = None
+    needs_db: bool = False
+    description: str = ""
+
+
+CEILINGS: tuple[Ceiling, ...] = (
+    Ceiling(
+        "json",
+        app="benchmarks.ceilings:json_app",
+        path="/json",
+        description="bare Litestar + msgspec JSON route",
+    ),
+    Ceiling(
+        "select",
+        app="benchmarks.ceilings:select_app",
+        path="/select",
+        needs_db=True,
+        description="one psycopg primary-key SELECT from a pool",
+    ),
+    Ceiling(
+        "update",
+        app="benchmarks.ceilings:update_app",
+        method="PUT",
+        path="/update",
+        body=PREFERENCES_BODY,
+        needs_db=True,
+        description="decode preferences body + one primary-key UPDATE",
+    ),
+    Ceiling("argon2", kind="argon2", description="cores / one argon2id verify (m=19 MiB, t=2)"),
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One measured figure: how to load the target, what it is compared with, what must hold."""
+
+    name: str
+    engine: Engine
+    description: str = ""
+    method: str = "GET"
+    path: str = "/"
+    body: object | None = None
+    auth: Auth = "bearer"
+    against: str = "server"  # "server" or a ceiling name (the load then targets that app)
+    ceiling: str | None = None  # ceiling name, or "scenario:<name>"
+    checks: tuple[Check, ...] = ()
+    connections: int | None = None  # wrk; default from the profile
+    mix: tuple[MixEntry, ...] = ()  # open-loop
+    sessions: int | None = None  # open-loop; default from the profile
+    steady_s: float | None = None  # open-loop; default from the profile
+    search: bool = False  # open-loop: also search the largest passing session count
+    profiles: frozenset[str] = frozenset({"quick", "full"})
+
+    @property
+    def needs_tokens(self) -> bool:
+        if self.engine == "open-loop":
+            return any(e.auth or e.kind == "refresh" for e in self.mix)
+        return self.auth != "none"
+
+    @property
+    def needs_server(self) -> bool:
+        return self.against == "server"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Durations and sizes of one harness run."""
+
+    name: str
+    wrk_duration_s: float
+    wrk_warmup_s: float
+    connections: int
+    argon2_samples: int
+    open_loop_sessions: int
+    open_loop_ramp_s: float
+    open_loop_steady_s: float
+    tokens: int
+    rounds: int = 2  # alternations of scenario and ceiling per wrk scenario
+    search_counts: tuple[int, ...] = ()
+    search_steady_s: float = 30.0
+    recheck_ceilings: bool = False
+    soak_s: float = 600.0
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        wrk_duration_s=4,
+        wrk_warmup_s=1,
+        connections=100,
+        argon2_samples=10,
+        open_loop_sessions=2_000,
+        open_loop_ramp_s=4,
+        open_loop_steady_s=20,
+        tokens=2_000,
+        rounds=2,
+    ),
+    "full": Profile(
+        name="full",
+        wrk_duration_s=15,
+        wrk_warmup_s=3,
+        connections=100,
+        argon2_samples=30,
+        open_loop_sessions=10_000,
+        open_loop_ramp_s=15,
+        open_loop_steady_s=60,
+        tokens=10_000,
+        rounds=3,
+        search_counts=(12_500, 15_000, 17_500),
+        search_steady_s=30,
+        recheck_ceilings=True,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """Paths that differ between deployments of the server under test."""
+
+    limited_path: str = "/api/bench/limited"
+    unlimited_path: str = "/api/bench/unlimited"
+    refresh_path: str = "/api/auth/refresh"
+    interval_s: float = 2.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+NO_ERRORS = Check("errors", "==", 0)
+OPEN_LOOP_TARGETS = (Check("p99_ms", "<", 250), NO_ERRORS)
+
+
+def session_mix(routes: RouteConfig) -> tuple[MixEntry, ...]:
+    """Default request mix of an authenticated session."""
+    return (
+        MixEntry(70, "GET", "/api/auth/me"),
+        MixEntry(20, "GET", "/api/users/profile"),
+        MixEntry(8, "PUT", "/api/users/preferences", body=PREFERENCES_BODY),
+        refresh_entry(2, routes.refresh_path),
+    )
+
+
+def build_scenarios(
+    profile: Profile, routes: RouteConfig | None = None, *, soak: bool = False
+) -> list[Scenario]:
+    """Every scenario of ``profile``, in run order (referenced scenarios come first)."""
+    routes = routes or RouteConfig()
+    scenarios = [
+        Scenario(
+            "health-live",
+            "wrk",
+            "liveness through the whole middleware stack",
+            path="/health/live",
+            auth="none",
+            ceiling="json",
+            checks=(Check("ratio", ">=", 0.7), NO_ERRORS),
+        ),
+        Scenario(
+            "auth-me",
+            "wrk",
+            "identity from actor state, no I/O",
+            path="/api/auth/me",
+            ceiling="json",
+            checks=(Check("ratio", ">=", 0.6), NO_ERRORS),
+        ),
+        Scenario(
+            "users-profile",
+            "wrk",
+            "one profile read",
+            path="/api/users/profile",
+            ceiling="select",
+            checks=(Check("ratio", ">=", 0.8), NO_ERRORS),
+        ),
+        Scenario(
+            "users-preferences",
+            "wrk",
+            "one preferences write",
+            method="PUT",
+            path="/api/users/preferences",
+            body=PREFERENCES_BODY,
+            ceiling="update",
+            checks=(Check("ratio", ">=", 0.5), NO_ERRORS),
+        ),
+        Scenario(
+            "auth-login",
+            "wrk",
+            "password login (argon2id bound)",
+            method="POST",
+            path="/api/auth/login",
+            auth="login",
+            ceiling="argon2",
+            connections=16,
+            checks=(Check("ratio", ">=", 0.8), NO_ERRORS),
+        ),
+        Scenario(
+            "not-limited",
+            "wrk",
+            "route without the rate limiter",
+            path=routes.unlimited_path,
+            ceiling="json",
+            checks=(NO_ERRORS,),
+        ),
+        Scenario(
+            "rate-limited",
+            "wrk",
+            "same route behind the rate limiter",
+            path=routes.limited_path,
+            ceiling="scenario:not-limited",
+            checks=(Check("ratio", ">=", 0.9), NO_ERRORS),
+        ),
+        Scenario(
+            "open-loop-json-ceiling",
+            "open-loop",
+            "generator check: held sessions on the JSON ceiling",
+            against="json",
+            mix=(MixEntry(1, "GET", "/json", auth=False),),
+            checks=OPEN_LOOP_TARGETS,
+            profiles=frozenset({"full"}),
+        ),
+        Scenario(
+            "open-loop-health",
+            "open-loop",
+            "held connections on the server, liveness only",
+            mix=(MixEntry(1, "GET", "/health/live", auth=False),),
+            checks=(*OPEN_LOOP_TARGETS, Check("rss_per_session_kb", "<=", 40)),
+        ),
+        Scenario(
+            "open-loop-sessions",
+            "open-loop",
+            "authenticated sessions with the default mix",
+            mix=session_mix(routes),
+            search=bool(profile.search_counts),
+            checks=(*OPEN_LOOP_TARGETS, Check("rss_per_session_kb", "<=", 40)),
+        ),
+    ]
+    if soak:
+        scenarios.append(
+            Scenario(
+                "soak",
+                "open-loop",
+                "long run of authenticated sessions: latency and memory drift",
+                mix=session_mix(routes),
+                steady_s=profile.soak_s,
+                checks=(*OPEN_LOOP_TARGETS, Check("rss_growth_pct", "<=", 10)),
+            )
+        )
+    return [s for s in scenarios if profile.name in s.profiles]

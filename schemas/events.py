@@ -1,0 +1,37 @@
+"""Events that instances share over the Redis bus: one tagged union, one decoder, one encoder.
+
+Every event names its `origin` (the publishing instance's id) so that an
+instance can skip its own events when they come back from Redis. To add an
+event, define a Struct with a unique `tag` and add it to `BusEvent`.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class SessionRevoked(msgspec.Struct, tag="session.revoked", kw_only=True):
+    """One session was revoked (logout, refresh-token reuse, admin action)."""
+
+    session_id: str
+    user_id: str
+    origin: str
+
+
+class UserSessionsRevoked(msgspec.Struct, tag="user.sessions_revoked", kw_only=True):
+    """Every token of a user issued before `valid_after` (unix seconds) is void.
+
+    `session_ids` are the sessions revoked by the same change: they also void
+    the tokens issued within the second of `valid_after` but before it.
+    """
+
+    user_id: str
+    valid_after: float
+    session_ids: list[str]
+    origin: str
+
+
+BusEvent = SessionRevoked | UserSessionsRevoked
+
+event_decoder = msgspec.json.Decoder(BusEvent)
+event_encoder = msgspec.json.Encoder()

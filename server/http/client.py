@@ -1,0 +1,44 @@
+"""The client's address, believing X-Forwarded-For only from configured proxies."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from litestar.connection import ASGIConnection
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=8)
+def parse_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _trusted(address: str, networks: Iterable[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(
+    connection: ASGIConnection[Any, Any, Any, Any], trusted_proxies: tuple[str, ...]
+) -> str:
+    peer = connection.client.host if connection.client else "unknown"
+    if not trusted_proxies:
+        return peer
+    networks = parse_networks(trusted_proxies)
+    if not _trusted(peer, networks):
+        return peer
+    forwarded = connection.headers.get("x-forwarded-for")
+    if not forwarded:
+        return peer
+    # Walk from the nearest hop outwards; the first address not a trusted proxy is the client.
+    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        if not _trusted(hop, networks):
+            return hop
+    return peer

@@ -1,0 +1,183 @@
+"""`/api/auth`: register, login, refresh, logout, sessions and one-time tokens."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import Cookie
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
+from schemas.auth import (
+    Accepted,
+    AuthResult,
+    ForgotPasswordRequest,
+    LoginRequest,
+    Me,
+    RefreshRequest,
+    RefreshResult,
+    RegisterRequest,
+    ResetPasswordRequest,
+    SessionInfo,
+    VerifyEmailRequest,
+)
+from server.errors import Unauthorized
+from server.http.access import ACCESS_COOKIE, REFRESH_COOKIE, identity_of
+from server.http.client import client_address
+from server.runtime import Runtime
+from server.security.permissions import Role
+from server.services.auth import ClientInfo, IssuedTokens
+
+AnyRequest = Request[Any, Any, Any]
+_REFRESH_PATH = "/api/auth"
+
+
+def _runtime(request: AnyRequest) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _client(request: AnyRequest) -> ClientInfo:
+    runtime = _runtime(request)
+    return ClientInfo(
+        user_agent=request.headers.get("user-agent"),
+        ip=client_address(request, runtime.settings.trusted_proxies),
+    )
+
+
+def _cookies(runtime: Runtime, issued: IssuedTokens) -> list[Cookie]:
+    secure = not runtime.settings.is_development
+    return [
+        Cookie(
+            key=ACCESS_COOKIE,
+            value=issued.access_token,
+            httponly=True,
+            secure=secure,
+            samesite="strict",
+            path="/",
+            max_age=runtime.tokens.access_ttl_seconds,
+        ),
+        Cookie(
+            key=REFRESH_COOKIE,
+            value=issued.refresh_token,
+            httponly=True,
+            secure=secure,
+            samesite="strict",
+            path=_REFRESH_PATH,
+            max_age=runtime.auth.policy.refresh_ttl_remember_seconds,
+        ),
+    ]
+
+
+def _expired_cookies() -> list[Cookie]:
+    return [
+        Cookie(key=ACCESS_COOKIE, value="", path="/", max_age=0, httponly=True),
+        Cookie(key=REFRESH_COOKIE, value="", path=_REFRESH_PATH, max_age=0, httponly=True),
+    ]
+
+
+class AuthController(Controller):
+    path = "/api/auth"
+    tags = ["auth"]
+
+    @post("/register", opt={"public": True, "rate_limit": "auth"}, status_code=201)
+    async def register(self, request: AnyRequest, data: RegisterRequest) -> Response[AuthResult]:
+        runtime = _runtime(request)
+        issued = await runtime.auth.register(
+            email=data.email,
+            password=data.password,
+            first_name=data.first_name,
+            last_name=data.last_name,
+            client=_client(request),
+        )
+        assert issued.user is not None
+        body = AuthResult(
+            token=issued.access_token, refresh_token=issued.refresh_token, user=issued.user
+        )
+        return Response(body, status_code=201, cookies=_cookies(runtime, issued))
+
+    @post("/login", opt={"public": True, "rate_limit": "auth"}, status_code=200)
+    async def login(self, request: AnyRequest, data: LoginRequest) -> Response[AuthResult]:
+        runtime = _runtime(request)
+        issued = await runtime.auth.login(
+            email=data.email,
+            password=data.password,
+            remember_me=data.remember_me,
+            client=_client(request),
+        )
+        assert issued.user is not None
+        body = AuthResult(
+            token=issued.access_token, refresh_token=issued.refresh_token, user=issued.user
+        )
+        return Response(body, cookies=_cookies(runtime, issued))
+
+    @post("/refresh", opt={"public": True}, status_code=200)
+    async def refresh(
+        self, request: AnyRequest, data: RefreshRequest | None = None
+    ) -> Response[RefreshResult]:
+        runtime = _runtime(request)
+        token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
+        if not token:
+            raise Unauthorized("Refresh token required")
+        issued = await runtime.auth.refresh(token)
+        body = RefreshResult(access_token=issued.access_token, refresh_token=issued.refresh_token)
+        return Response(body, cookies=_cookies(runtime, issued))
+
+    @get("/me", opt={"auth": True})
+    async def me(self, request: AnyRequest) -> Me:
+        identity = identity_of(request)
+        return Me(
+            user_id=identity.user_id,
+            role=identity.role.value,
+            session_id=identity.session_id,
+            expires_at=identity.expires_at_datetime,
+        )
+
+    @post("/logout", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
+    async def logout(self, request: AnyRequest) -> Response[None]:
+        await _runtime(request).auth.logout(identity_of(request).session_id)
+        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_expired_cookies())
+
+    @post("/logout-all", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
+    async def logout_all(self, request: AnyRequest) -> Response[None]:
+        await _runtime(request).auth.logout_all(identity_of(request).user_id)
+        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_expired_cookies())
+
+    @get("/sessions", opt={"auth": True})
+    async def sessions(self, request: AnyRequest) -> list[SessionInfo]:
+        identity = identity_of(request)
+        return await _runtime(request).auth.sessions(identity.user_id, identity.session_id)
+
+    @delete("/sessions/{session_id:uuid}", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
+    async def end_session(self, request: AnyRequest, session_id: uuid.UUID) -> None:
+        identity = identity_of(request)
+        await _runtime(request).auth.end_session_of(
+            str(session_id), user_id=identity.user_id, is_admin=identity.role is Role.ADMIN
+        )
+
+    @post(
+        "/forgot-password",
+        opt={"public": True, "rate_limit": "auth"},
+        status_code=HTTP_202_ACCEPTED,
+    )
+    async def forgot_password(self, request: AnyRequest, data: ForgotPasswordRequest) -> Accepted:
+        await _runtime(request).auth.forgot_password(data.email)
+        return Accepted(message="If the account exists, a reset mail is on its way")
+
+    @post(
+        "/reset-password",
+        opt={"public": True, "rate_limit": "auth"},
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def reset_password(self, request: AnyRequest, data: ResetPasswordRequest) -> None:
+        await _runtime(request).auth.reset_password(data.token, data.new_password)
+
+    @post("/verify-email", opt={"public": True}, status_code=HTTP_204_NO_CONTENT)
+    async def verify_email(self, request: AnyRequest, data: VerifyEmailRequest) -> None:
+        await _runtime(request).auth.verify_email(data.token)
+
+    @post("/resend-verification", opt={"auth": True}, status_code=HTTP_202_ACCEPTED)
+    async def resend_verification(self, request: AnyRequest) -> Accepted:
+        await _runtime(request).auth.resend_verification(identity_of(request).user_id)
+        return Accepted(message="A verification mail is on its way unless already verified")

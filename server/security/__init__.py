@@ -1,0 +1,1 @@
+"""Identity primitives: password policy and hashing, access tokens, role permissions."""

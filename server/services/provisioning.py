@@ -1,0 +1,56 @@
+"""Creating accounts outside the HTTP API, for operators (`sevenp create-user`)."""
+
+from __future__ import annotations
+
+import psycopg
+
+from schemas.problem import FieldError
+from server.errors import Conflict, ValidationFailed
+from server.security.passwords import (
+    Argon2Settings,
+    PasswordHasher,
+    PasswordPolicyError,
+    check_password_policy,
+)
+from server.settings import Settings
+
+
+async def create_user(
+    database_url: str,
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    role: str,
+    settings: Settings,
+) -> str:
+    """Create a verified, active account with any role; return its id."""
+    try:
+        check_password_policy(password, context=[email.split("@", 1)[0], first_name, last_name])
+    except PasswordPolicyError as exc:
+        raise ValidationFailed(
+            "The password does not meet the password policy",
+            details=[FieldError(field="password", message=r) for r in exc.reasons],
+        ) from None
+    hasher = PasswordHasher(
+        Argon2Settings(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+        ),
+        max_concurrency=1,
+    )
+    password_hash = await hasher.hash(password)
+    try:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            cur = await conn.execute(
+                "INSERT INTO users (email, password_hash, first_name, last_name, role,"
+                " is_email_verified) VALUES (%s, %s, %s, %s, %s, true) RETURNING id::text",
+                (email.strip(), password_hash, first_name.strip(), last_name.strip(), role),
+            )
+            row = await cur.fetchone()
+    except psycopg.errors.UniqueViolation:
+        raise Conflict("An account with this email already exists") from None
+    assert row is not None
+    return str(row[0])

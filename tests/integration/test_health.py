@@ -1,0 +1,77 @@
+"""Health answers from the actor's cache; readiness follows the database with no restart."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from server.db.migrate import apply_migrations
+from tests.support.live_server import LiveServer
+from tests.support.services import redis_server_process
+
+
+async def test_live_ready_and_detail(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/health/live")).json() == {"status": "ok"}
+    ready = await http.get("/health/ready")
+    assert ready.status_code == 200
+    detail = (await http.get("/api/health")).json()
+    checks = {c["name"]: c for c in detail["checks"]}
+    assert {"postgres", "redis", "memory", "sessions"} <= set(checks)
+    assert checks["postgres"]["status"] == "up"
+    assert checks["postgres"]["responseTimeMs"] is not None
+    names = {a["name"] for a in detail["actors"]}
+    assert {"health", "bus", "sessions", "mail"} <= names
+    assert all(a["state"] == "running" for a in detail["actors"])
+
+
+def _wait_status(base_url: str, expected: int, within: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        try:
+            if httpx.get(base_url + "/health/ready", timeout=2).status_code == expected:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"/health/ready did not become {expected} within {within}s")
+
+
+def _pg_ctl(pg: Any, action: str) -> None:
+    """Stop or start the embedded PostgreSQL in place, keeping its data and socket."""
+    from pgserver.postgres_server import pg_ctl
+
+    data = pg.pgdata
+    args = (
+        ["-w", "-m", "fast", "stop"]
+        if action == "stop"
+        else ["-w", "-o", '-h ""', "-o", f"-k {data}", "-l", str(data / "log"), "start"]
+    )
+    pg_ctl(args, pgdata=data, user=pg.system_user, timeout=20)
+
+
+def test_readiness_follows_the_database_without_a_restart() -> None:
+    """Stop the server's own PostgreSQL: 503 within two probe intervals, 200 when it returns."""
+    from pgserver.postgres_server import get_server
+
+    with tempfile.TemporaryDirectory(prefix="sevenp-pg-outage-") as tmp:
+        pg = get_server(Path(tmp), cleanup_mode="stop")
+        url = pg.get_uri("postgres")
+        anyio.run(apply_migrations, url)
+        with redis_server_process() as redis_url:
+            server = LiveServer({"DATABASE_URL": url, "REDIS_URL": redis_url}).start()
+            try:
+                interval = 0.5
+                _pg_ctl(pg, "stop")
+                took = _wait_status(server.base_url, 503, within=2 * interval + 2.5)
+                assert took <= 2 * interval + 2.5
+                _pg_ctl(pg, "start")
+                _wait_status(server.base_url, 200, within=2 * interval + 5)
+                assert httpx.get(server.base_url + "/health/live").status_code == 200
+            finally:
+                server.stop()
+        pg.cleanup()

@@ -1,0 +1,266 @@
+"""GCRA store: exact limits, reset and refund arithmetic, expiry, the LRU cap, memory per key."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors.ratelimit.gcra import Decision, GcraStore, measure_store_memory
+from actors.ratelimit.policy import GENERAL, RatePolicy
+
+FIVE = RatePolicy("five", 5, 900)
+
+
+class Clock:
+    """A clock we move by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_store(max_keys: int = 1_000_000) -> tuple[GcraStore, Clock]:
+    clock = Clock()
+    return GcraStore(max_keys=max_keys, clock=clock), clock
+
+
+def test_burst_of_limit_then_denied_for_one_emission_interval() -> None:
+    store, _ = make_store()
+    decisions = [store.check(FIVE, "ip") for _ in range(6)]
+    assert decisions[:5] == [
+        Decision(True, 5, remaining, reset_after, 0.0)
+        for remaining, reset_after in [(4, 180.0), (3, 360.0), (2, 540.0), (1, 720.0), (0, 900.0)]
+    ]
+    assert decisions[5] == Decision(False, 5, 0, 900.0, 180.0)
+
+
+def test_one_more_unit_per_emission_interval() -> None:
+    store, clock = make_store()
+    for _ in range(5):
+        store.check(FIVE, "ip")
+    clock.now = 179.5
+    assert store.check(FIVE, "ip") == Decision(False, 5, 0, 720.5, 0.5)
+    clock.now = 180.0
+    assert store.check(FIVE, "ip") == Decision(True, 5, 0, 900.0, 0.0)
+    assert store.check(FIVE, "ip").retry_after == 180.0
+
+
+def test_bucket_refills_fully_after_reset_after() -> None:
+    store, clock = make_store()
+    for _ in range(3):
+        store.check(FIVE, "ip")
+    clock.now = 200.0
+    assert store.peek(FIVE, "ip") == Decision(True, 5, 3, 340.0, 0.0)
+    clock.now = 540.0
+    assert store.peek(FIVE, "ip") == Decision(True, 5, 5, 0.0, 0.0)
+
+
+def test_peek_consumes_nothing() -> None:
+    store, _ = make_store()
+    for _ in range(5):
+        store.check(FIVE, "ip")
+    assert store.peek(FIVE, "ip") == Decision(False, 5, 0, 900.0, 180.0)
+    assert store.peek(FIVE, "ip") == store.peek(FIVE, "ip")
+    assert store.peek(FIVE, "other") == Decision(True, 5, 5, 0.0, 0.0)
+
+
+def test_refund_gives_back_units_up_to_a_full_bucket() -> None:
+    store, _ = make_store()
+    for _ in range(5):
+        store.check(FIVE, "ip")
+    store.refund(FIVE, "ip")
+    assert store.check(FIVE, "ip").allowed
+    assert not store.check(FIVE, "ip").allowed
+    for _ in range(10):
+        store.refund(FIVE, "ip")
+    assert len(store) == 0
+    assert store.peek(FIVE, "ip").remaining == 5
+    store.refund(FIVE, "never-seen")
+    assert len(store) == 0
+
+
+def test_cost_above_one() -> None:
+    store, _ = make_store()
+    assert store.check(FIVE, "ip", cost=3) == Decision(True, 5, 2, 540.0, 0.0)
+    assert store.check(FIVE, "ip", cost=3) == Decision(False, 5, 2, 540.0, 180.0)
+    assert store.check(FIVE, "ip", cost=2) == Decision(True, 5, 0, 900.0, 0.0)
+    store.refund(FIVE, "ip", cost=2)
+    assert store.peek(FIVE, "ip").remaining == 2
+
+
+def test_cost_outside_one_to_limit_is_rejected() -> None:
+    store, _ = make_store()
+    for cost in (0, -1, 6):
+        try:
+            store.check(FIVE, "ip", cost=cost)
+        except ValueError:
+            continue
+        raise AssertionError(f"cost {cost} accepted")
+
+
+def test_inexact_emission_interval_still_admits_the_whole_burst() -> None:
+    store, clock = make_store()
+    assert all(store.check(GENERAL, "ip").allowed for _ in range(1000))
+    denied = store.check(GENERAL, "ip")
+    assert not denied.allowed
+    assert denied.retry_after == 0.9
+    clock.now = 0.9
+    assert store.check(GENERAL, "ip").allowed
+
+
+def test_policies_are_independent_per_key() -> None:
+    store, _ = make_store()
+    for _ in range(5):
+        store.check(FIVE, "ip")
+    assert store.check(GENERAL, "ip").remaining == 999
+    assert store.check(FIVE, "other").remaining == 4
+
+
+def test_idle_keys_expire_and_are_swept() -> None:
+    store, clock = make_store()
+    for i in range(100):
+        store.check(FIVE, f"ip{i}")
+    store.check(FIVE, "busy", cost=5)
+    assert len(store) == 101
+    clock.now = 180.0
+    assert store.sweep(1000) == 100
+    assert len(store) == 1
+    clock.now = 900.0
+    assert store.sweep(1000) == 1
+    assert len(store) == 0
+
+
+def test_inserts_sweep_expired_keys_incrementally() -> None:
+    store, clock = make_store()
+    for i in range(100):
+        store.check(FIVE, f"old{i}")
+    clock.now = 1000.0
+    for i in range(50):
+        store.check(FIVE, f"new{i}")
+    assert len(store) == 50
+
+
+def test_sweep_respects_its_budget() -> None:
+    store, clock = make_store()
+    for i in range(10):
+        store.check(FIVE, f"ip{i}")
+    clock.now = 1000.0
+    assert store.sweep(3) == 3
+    assert len(store) == 7
+
+
+def test_cap_evicts_the_least_recently_used_key() -> None:
+    store, _ = make_store(max_keys=3)
+    for key in ("a", "b", "c"):
+        store.check(FIVE, key)
+    store.check(FIVE, "a")
+    store.check(FIVE, "d")
+    assert len(store) == 3
+    assert store.peek(FIVE, "b").remaining == 5
+    assert store.peek(FIVE, "a").remaining == 3
+    assert store.peek(FIVE, "c").remaining == 4
+    assert store.peek(FIVE, "d").remaining == 4
+
+
+def test_cap_holds_under_a_flood_of_distinct_keys() -> None:
+    store, clock = make_store(max_keys=1000)
+    for i in range(20_000):
+        clock.now = i * 1e-5
+        store.check(GENERAL, f"flood{i}")
+        assert len(store) <= 1000
+    assert len(store) == 1000
+
+
+def test_merge_remote_raises_the_backlog_and_never_lowers_it() -> None:
+    store, _ = make_store()
+    store.merge_remote(FIVE, "ip", 2.0)
+    assert store.peek(FIVE, "ip") == Decision(True, 5, 3, 360.0, 0.0)
+    store.merge_remote(FIVE, "ip", 1.0)
+    assert store.peek(FIVE, "ip").remaining == 3
+    store.merge_remote(FIVE, "ip", 7.0)
+    assert store.peek(FIVE, "ip") == Decision(False, 5, 0, 1260.0, 540.0)
+    store.merge_remote(FIVE, "other", 0.0)
+    assert len(store) == 1
+
+
+requests = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=400_000), st.integers(min_value=1, max_value=5)),
+    max_size=80,
+)
+policies = st.builds(
+    RatePolicy,
+    name=st.just("p"),
+    limit=st.integers(min_value=1, max_value=7),
+    window_seconds=st.sampled_from([1, 7, 60, 900, 0.3]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(policy=policies, gaps_and_costs=requests)
+def test_store_is_exactly_a_leaky_bucket(
+    policy: RatePolicy, gaps_and_costs: list[tuple[int, int]]
+) -> None:
+    """The store agrees, field by field, with a leaky bucket over integer nanoseconds."""
+    store, clock = make_store()
+    interval = round(policy.window_seconds * 1e9) // policy.limit
+    burst = policy.limit * interval
+    level = last = t_ns = 0
+    for gap_us, raw_cost in gaps_and_costs:
+        cost = min(raw_cost, policy.limit)
+        t_ns += gap_us * 1000
+        clock.now = t_ns / 1e9
+        level = max(0, level - (t_ns - last))
+        last = t_ns
+        decision = store.check(policy, "k", cost)
+        if level + cost * interval <= burst:
+            level += cost * interval
+            expected = Decision(True, policy.limit, (burst - level) // interval, level / 1e9, 0.0)
+        else:
+            retry = (level + cost * interval - burst) / 1e9
+            remaining = (burst - level) // interval
+            expected = Decision(False, policy.limit, remaining, level / 1e9, retry)
+        assert decision == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(policy=policies, gaps_and_costs=requests)
+def test_admitted_units_in_any_interval_are_bounded(
+    policy: RatePolicy, gaps_and_costs: list[tuple[int, int]]
+) -> None:
+    """Units admitted at times within [a, b] never exceed limit + floor((b - a) / interval)."""
+    store, clock = make_store()
+    interval = round(policy.window_seconds * 1e9) // policy.limit
+    admitted: list[tuple[int, int]] = []
+    t_ns = 0
+    for gap_us, raw_cost in gaps_and_costs:
+        cost = min(raw_cost, policy.limit)
+        t_ns += gap_us * 1000
+        clock.now = t_ns / 1e9
+        if store.check(policy, "k", cost).allowed:
+            admitted.append((t_ns, cost))
+    for i, (start, _) in enumerate(admitted):
+        units = 0
+        for end, cost in admitted[i:]:
+            units += cost
+            assert units <= policy.limit + (end - start) // interval
+
+
+def test_the_interval_bound_is_tight() -> None:
+    store, clock = make_store()
+    admitted = 0
+    for step in range(5 * 180 + 1):
+        clock.now = float(step)
+        while store.check(FIVE, "ip").allowed:
+            admitted += 1
+    assert admitted == 5 + 900 // 180
+
+
+def test_memory_per_key_and_cap() -> None:
+    used = measure_store_memory(100_000)
+    per_key = used / 100_000
+    print(f"GcraStore: {per_key:.0f} bytes per key at 100k keys")
+    assert per_key < 400
+    capped = measure_store_memory(100_000, max_keys=10_000)
+    assert capped < used / 4

@@ -78,7 +78,9 @@ class SyncBus(Actor):
         self._instance_id = instance_id
         self._io_timeout = io_timeout
         self._ping_interval = ping_interval
-        self._mailbox: Mailbox[BusEvent] = Mailbox(mailbox_capacity)
+        self._mailbox: Mailbox[BusEvent] | None = (
+            Mailbox(mailbox_capacity) if redis is not None else None
+        )
         self._handlers: dict[type[Any], list[Callable[[Any], None]]] = {}
         self._connected_callbacks: list[ConnectedCallback] = []
         self._connected = False
@@ -119,7 +121,7 @@ class SyncBus(Actor):
 
     async def publish(self, event: BusEvent) -> None:
         """Queue `event` for the other instances; never waits on Redis."""
-        if self._redis is None:
+        if self._mailbox is None:
             return
         try:
             self._mailbox.send_nowait(event)
@@ -130,10 +132,11 @@ class SyncBus(Actor):
 
     def close(self) -> None:
         """Close the mailbox for good, once the actor has stopped and will not be restarted."""
-        self._mailbox.close()
+        if self._mailbox is not None:
+            self._mailbox.close()
 
     def mailbox_depth(self) -> int:
-        return self._mailbox.depth()
+        return 0 if self._mailbox is None else self._mailbox.depth()
 
     def details(self) -> Mapping[str, object]:
         return {
@@ -155,16 +158,16 @@ class SyncBus(Actor):
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        if self._redis is None:
+        if self._redis is None or self._mailbox is None:
             task_status.started()
             await anyio.sleep_forever()
             return
-        redis = self._redis
+        redis, mailbox = self._redis, self._mailbox
         stop_requested = self._stop_requested = anyio.Event()
         task_status.started()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._keep_linked, redis)
+                tg.start_soon(self._keep_linked, redis, mailbox)
                 await stop_requested.wait()
                 await self._drain()
                 tg.cancel_scope.cancel()
@@ -172,12 +175,12 @@ class SyncBus(Actor):
             self._connected = False
             self._stop_requested = self._drained = None
 
-    async def _keep_linked(self, redis: aioredis.Redis) -> None:
+    async def _keep_linked(self, redis: aioredis.Redis, mailbox: Mailbox[BusEvent]) -> None:
         backoff = _BACKOFF_INITIAL_SECONDS
         while True:
             generation = self._link_generation
             try:
-                await self._link_once(redis)
+                await self._link_once(redis, mailbox)
             except* _LINK_ERRORS as group:
                 error = _first_leaf(group)
                 if self._link_generation != generation:
@@ -189,7 +192,7 @@ class SyncBus(Actor):
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, _BACKOFF_MAX_SECONDS)
 
-    async def _link_once(self, redis: aioredis.Redis) -> None:
+    async def _link_once(self, redis: aioredis.Redis, mailbox: Mailbox[BusEvent]) -> None:
         """Subscribe, then receive, publish and notify until the link breaks."""
         pubsub = redis.pubsub()
         connection: AbstractConnection | None = None
@@ -209,7 +212,7 @@ class SyncBus(Actor):
             self._connected = True
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._receive, pubsub)
-                tg.start_soon(self._publish_queued, redis)
+                tg.start_soon(self._publish_queued, redis, mailbox)
                 tg.start_soon(self._notify_connected)
         finally:
             self._connected = False
@@ -256,18 +259,18 @@ class SyncBus(Actor):
             except Exception:
                 logger.exception("bus handler %r failed on %r", handler, event)
 
-    async def _publish_queued(self, redis: aioredis.Redis) -> None:
+    async def _publish_queued(self, redis: aioredis.Redis, mailbox: Mailbox[BusEvent]) -> None:
         while True:
             if self._unsent is not None and self._unsent_attempts >= _MAX_PUBLISH_ATTEMPTS:
                 self._count_dropped(
                     self._unsent, f"{_MAX_PUBLISH_ATTEMPTS} publish attempts failed"
                 )
                 self._unsent, self._unsent_attempts = None, 0
-            if self._unsent is None and self._drained is not None and not self._mailbox.depth():
+            if self._unsent is None and self._drained is not None and not mailbox.depth():
                 self._drained.set()
             if self._unsent is None:
                 with anyio.move_on_after(self._ping_interval):
-                    self._unsent = await self._mailbox.receive()
+                    self._unsent = await mailbox.receive()
             if self._unsent is None:
                 with anyio.fail_after(self._io_timeout):
                     await redis.ping()
@@ -287,7 +290,7 @@ class SyncBus(Actor):
                 logger.exception("on_connected callback %r failed", callback)
 
     async def _drain(self) -> None:
-        if not self._connected or (self._unsent is None and not self._mailbox.depth()):
+        if not self._connected or (self._unsent is None and not self.mailbox_depth()):
             return
         drained = self._drained = anyio.Event()
         with anyio.move_on_after(_DRAIN_SECONDS):

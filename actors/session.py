@@ -168,7 +168,8 @@ class SessionActor(Actor):
             if len(self._verdicts) >= MAX_CACHED_VERDICTS:
                 self._verdicts.clear()
             self._verdicts[key] = verdict
-        return verdict.accepts(issued_at)
+        # A revocation may have been applied here while the database answered.
+        return verdict.accepts(issued_at) and not self._known_void(user_id, session_id, issued_at)
 
     async def is_valid(self, *, user_id: str, session_id: str, issued_at: float) -> bool:
         local = self.check_local(user_id=user_id, session_id=session_id, issued_at=issued_at)

@@ -93,7 +93,8 @@ def measure_paired(
 
     The machine is shared and its background load drifts; alternating short runs exposes the
     scenario and its ceiling to the same drift, so their ratio is far steadier than the ratio of
-    two runs minutes apart. Figures: total requests / total time on each side; latency p50 is the
+    two runs minutes apart. ``ratio`` is the median of the per-round ratios (min/max kept as
+    the noise band); req/s are total requests / total time on each side; latency p50 is the
     median of the rounds, p99 and max the worst round.
     """
     chunk = max(1.0, round(job.duration_s / rounds))
@@ -128,6 +129,7 @@ def measure_paired(
         "rounds": rounds,
     }
     if round_ratios:
+        metrics["ratio"] = round(statistics.median(round_ratios), 3)
         metrics["ratio_min"] = round(min(round_ratios), 3)
         metrics["ratio_max"] = round(max(round_ratios), 3)
     metrics.update(server_metrics(samples))

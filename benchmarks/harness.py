@@ -339,10 +339,11 @@ class Harness:
             metrics, details = paired.metrics, paired.details
         result.metrics, result.details, result.status = metrics, details, "info"
         ratio = ""
-        if metrics.get("ceiling_rps"):
+        if "ratio" in metrics:
             ratio = (
-                f", {metrics['rps'] / metrics['ceiling_rps']:.2f} of {s.ceiling} "
-                f"({metrics['ceiling_rps']:,.0f} req/s alongside)"
+                f", ratio {metrics['ratio']:.2f} of {s.ceiling} "
+                f"(rounds {metrics['ratio_min']:.2f}-{metrics['ratio_max']:.2f}; "
+                f"ceiling {metrics['ceiling_rps']:,.0f} req/s alongside)"
             )
         self.progress.step(
             f"{s.name}: {metrics['rps']:,.0f} req/s{ratio}, p99 {metrics['p99_ms']:.1f} ms, "
@@ -438,7 +439,8 @@ class Harness:
                 )
                 if ceiling:
                     result.metrics["ceiling_rps"] = ceiling
-                    result.metrics["ratio"] = round(result.metrics["rps"] / ceiling, 3)
+                    if "ratio" not in result.metrics:  # paired runs carry their median ratio
+                        result.metrics["ratio"] = round(result.metrics["rps"] / ceiling, 3)
             valid = result.metrics.get("valid", 1.0) == 1.0
             status, outcomes, reason = evaluate(result.metrics, scenario.checks, valid=valid)
             result.status, result.checks = status, outcomes

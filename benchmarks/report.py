@@ -32,6 +32,14 @@ def _target(s: dict[str, Any]) -> str:
     return ", ".join(targets) if targets else "-"
 
 
+def _ratio(m: dict[str, Any]) -> str:
+    if "ratio" not in m:
+        return "-"
+    if "ratio_min" in m:
+        return f"{m['ratio']:.2f} ({m['ratio_min']:.2f}-{m['ratio_max']:.2f})"
+    return f"{m['ratio']:.2f}"
+
+
 def _env_lines(run: dict[str, Any]) -> list[str]:
     env = run.get("environment", {})
     versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v)
@@ -60,12 +68,16 @@ def render_markdown(run: dict[str, Any]) -> str:
         "",
     ]
     out += [
-        "Every figure is a ratio to a ceiling measured in this run on this machine.",
+        "Every figure is a ratio to a ceiling measured in this run on this machine. Closed-loop",
+        "scenarios alternate with their ceiling in short rounds; the ratio is the median round",
+        "(range in brackets), the ceiling req/s the one measured alongside. Machine CPU is the",
+        "whole machine's busy CPU (100 = one core) while the scenario ran: other work shares it.",
         "",
         "## Ceilings",
         "",
-        "| ceiling | what | req/s | p50 ms | p99 ms | server CPU % | server RSS MiB | note |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| ceiling | what | req/s | p50 ms | p99 ms | server CPU % | server RSS MiB "
+        "| machine CPU % | note |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, c in run.get("ceilings", {}).items():
         m = c.get("metrics", {})
@@ -80,16 +92,16 @@ def render_markdown(run: dict[str, Any]) -> str:
             f"| {name} | {c.get('description', '')} | {_num(m.get('rps'))} | "
             f"{_num(m.get('p50_ms'), '.2f')} | {_num(m.get('p99_ms'), '.2f')} | "
             f"{_num(m.get('server_cpu_mean_pct'), '.0f')} | "
-            f"{_num(m.get('server_rss_mean_mib'), '.0f')} "
-            f"| {note} |"
+            f"{_num(m.get('server_rss_mean_mib'), '.0f')} | "
+            f"{_num(m.get('machine_cpu_mean_pct'), '.0f')} | {note} |"
         )
     out += [
         "",
         "## Scenarios",
         "",
         "| scenario | req/s | ceiling | ceiling req/s | ratio | target | verdict | p50 ms | p99 ms "
-        "| server CPU % | server RSS MiB |",
-        "|---|---:|---|---:|---:|---|---|---:|---:|---:|---:|",
+        "| server CPU % | server RSS MiB | machine CPU % |",
+        "|---|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|",
     ]
     for s in run.get("scenarios", []):
         m = s.get("metrics", {})
@@ -97,10 +109,10 @@ def render_markdown(run: dict[str, Any]) -> str:
         rps = m.get("rps", m.get("achieved_rps"))
         out.append(
             f"| {s['name']} | {_num(rps)} | {s.get('ceiling') or '-'} | "
-            f"{_num(m.get('ceiling_rps'))} | {_num(m.get('ratio'), '.2f')} | {_target(s)} | "
+            f"{_num(m.get('ceiling_rps'))} | {_ratio(m)} | {_target(s)} | "
             f"{VERDICT.get(s['status'], s['status'])} | {_num(m.get('p50_ms'), '.2f')} | "
             f"{_num(m.get('p99_ms'), '.2f')} | {_num(m.get('server_cpu_mean_pct'), '.0f')} | "
-            f"{_num(rss, '.0f')} |"
+            f"{_num(rss, '.0f')} | {_num(m.get('machine_cpu_mean_pct'), '.0f')} |"
         )
     out += _open_loop_section(run)
     notes = [

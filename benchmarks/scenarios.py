@@ -135,7 +135,7 @@ class Profile:
     open_loop_ramp_s: float
     open_loop_steady_s: float
     tokens: int
-    rounds: int = 2  # alternations of scenario and ceiling per wrk scenario
+    rounds: int = 4  # alternations of ceiling and scenario per wrk scenario (1 s minimum each)
     search_counts: tuple[int, ...] = ()
     search_steady_s: float = 30.0
     recheck_ceilings: bool = False
@@ -153,7 +153,7 @@ PROFILES: dict[str, Profile] = {
         open_loop_ramp_s=4,
         open_loop_steady_s=20,
         tokens=2_000,
-        rounds=2,
+        rounds=4,
     ),
     "full": Profile(
         name="full",
@@ -165,7 +165,7 @@ PROFILES: dict[str, Profile] = {
         open_loop_ramp_s=15,
         open_loop_steady_s=60,
         tokens=10_000,
-        rounds=3,
+        rounds=5,
         search_counts=(12_500, 15_000, 17_500),
         search_steady_s=30,
         recheck_ceilings=True,

@@ -16,5 +16,4 @@ class ApiResponse(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=Tr
 
 
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-Page = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 MAX_PAGE_SIZE = 100

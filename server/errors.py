@@ -195,7 +195,9 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
 def _caused_by_bad_json(exc: BaseException) -> bool:
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, msgspec.DecodeError) and not isinstance(cause, msgspec.ValidationError):
+        if isinstance(cause, msgspec.DecodeError) and not isinstance(
+            cause, msgspec.ValidationError
+        ):
             return True
         cause = cause.__cause__
     return False

@@ -8,9 +8,9 @@ admitted for one key at times within any closed interval of length L total at mo
 limit + floor(L / I) -- a full burst of `limit` at once, then one unit per I.
 
 A key whose TAT <= now is a full bucket, indistinguishable from an absent key, so it is dropped:
-a couple of keys are swept from the least-recently-used end on every insert and `sweep()`
-reclaims more on demand. The number of keys is capped; at the cap the least-recently-used key of
-the largest policy table is evicted.
+every insert sweeps a couple of keys from the least-recently-used end, stopping at the first live
+one, and `sweep()` reclaims more on demand. The number of keys is capped; at the cap the
+least-recently-used key of the largest policy table is evicted.
 """
 
 from __future__ import annotations

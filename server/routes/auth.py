@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import Cookie
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from schemas.auth import (
@@ -82,7 +83,9 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/register", opt={"public": True, "rate_limit": "auth"}, status_code=201)
-    async def register(self, request: AnyRequest, data: RegisterRequest) -> Response[AuthResult]:
+    async def register(
+        self, request: AnyRequest, data: JSONBody[RegisterRequest]
+    ) -> Response[AuthResult]:
         runtime = _runtime(request)
         issued = await runtime.auth.register(
             email=data.email,
@@ -98,7 +101,9 @@ class AuthController(Controller):
         return Response(body, status_code=201, cookies=_cookies(runtime, issued))
 
     @post("/login", opt={"public": True, "rate_limit": "auth"}, status_code=200)
-    async def login(self, request: AnyRequest, data: LoginRequest) -> Response[AuthResult]:
+    async def login(
+        self, request: AnyRequest, data: JSONBody[LoginRequest]
+    ) -> Response[AuthResult]:
         runtime = _runtime(request)
         issued = await runtime.auth.login(
             email=data.email,
@@ -114,7 +119,7 @@ class AuthController(Controller):
 
     @post("/refresh", opt={"public": True}, status_code=200)
     async def refresh(
-        self, request: AnyRequest, data: RefreshRequest | None = None
+        self, request: AnyRequest, data: JSONBody[RefreshRequest | None] = None
     ) -> Response[RefreshResult]:
         runtime = _runtime(request)
         token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
@@ -150,7 +155,7 @@ class AuthController(Controller):
         return await _runtime(request).auth.sessions(identity.user_id, identity.session_id)
 
     @delete("/sessions/{session_id:uuid}", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
-    async def end_session(self, request: AnyRequest, session_id: uuid.UUID) -> None:
+    async def end_session(self, request: AnyRequest, session_id: FromPath[uuid.UUID]) -> None:
         identity = identity_of(request)
         await _runtime(request).auth.end_session_of(
             str(session_id), user_id=identity.user_id, is_admin=identity.role is Role.ADMIN
@@ -161,7 +166,9 @@ class AuthController(Controller):
         opt={"public": True, "rate_limit": "auth"},
         status_code=HTTP_202_ACCEPTED,
     )
-    async def forgot_password(self, request: AnyRequest, data: ForgotPasswordRequest) -> Accepted:
+    async def forgot_password(
+        self, request: AnyRequest, data: JSONBody[ForgotPasswordRequest]
+    ) -> Accepted:
         await _runtime(request).auth.forgot_password(data.email)
         return Accepted(message="If the account exists, a reset mail is on its way")
 
@@ -170,11 +177,13 @@ class AuthController(Controller):
         opt={"public": True, "rate_limit": "auth"},
         status_code=HTTP_204_NO_CONTENT,
     )
-    async def reset_password(self, request: AnyRequest, data: ResetPasswordRequest) -> None:
+    async def reset_password(
+        self, request: AnyRequest, data: JSONBody[ResetPasswordRequest]
+    ) -> None:
         await _runtime(request).auth.reset_password(data.token, data.new_password)
 
     @post("/verify-email", opt={"public": True}, status_code=HTTP_204_NO_CONTENT)
-    async def verify_email(self, request: AnyRequest, data: VerifyEmailRequest) -> None:
+    async def verify_email(self, request: AnyRequest, data: JSONBody[VerifyEmailRequest]) -> None:
         await _runtime(request).auth.verify_email(data.token)
 
     @post("/resend-verification", opt={"auth": True}, status_code=HTTP_202_ACCEPTED)

@@ -6,11 +6,11 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from schemas.auth import ChangePasswordRequest
-from schemas.base import MAX_PAGE_SIZE, Page
+from schemas.base import MAX_PAGE_SIZE
 from schemas.users import (
     AchievementList,
     AdminUserUpdate,
@@ -47,11 +47,13 @@ class UsersController(Controller):
         return await _runtime(request).accounts.get(identity_of(request).user_id)
 
     @put("/profile", opt=_OWN_WRITE)
-    async def update_profile(self, request: AnyRequest, data: ProfileUpdate) -> User:
+    async def update_profile(self, request: AnyRequest, data: JSONBody[ProfileUpdate]) -> User:
         return await _runtime(request).accounts.update_profile(identity_of(request).user_id, data)
 
     @post("/change-password", opt=_OWN_WRITE, status_code=HTTP_204_NO_CONTENT)
-    async def change_password(self, request: AnyRequest, data: ChangePasswordRequest) -> None:
+    async def change_password(
+        self, request: AnyRequest, data: JSONBody[ChangePasswordRequest]
+    ) -> None:
         identity = identity_of(request)
         await _runtime(request).auth.change_password(
             user_id=identity.user_id,
@@ -66,7 +68,9 @@ class UsersController(Controller):
         return await _runtime(request).accounts.get_preferences(identity_of(request).user_id)
 
     @put("/preferences", opt=_OWN_WRITE)
-    async def put_preferences(self, request: AnyRequest, data: Preferences) -> Preferences:
+    async def put_preferences(
+        self, request: AnyRequest, data: JSONBody[Preferences]
+    ) -> Preferences:
         return await _runtime(request).accounts.put_preferences(identity_of(request).user_id, data)
 
     @get("/statistics", opt=_OWN)
@@ -87,26 +91,26 @@ class UsersController(Controller):
     async def all_users(
         self,
         request: AnyRequest,
-        page: Page = 1,
-        limit: Annotated[int, Parameter(ge=1)] = 20,
-        role: Role | None = None,
-        is_active: Annotated[bool | None, Parameter(query="isActive")] = None,
-        q: Annotated[str | None, Parameter(max_length=100)] = None,
+        page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
+        limit: Annotated[int, QueryParameter(ge=1)] = 20,
+        role: FromQuery[Role | None] = None,
+        is_active: Annotated[bool | None, QueryParameter(name="isActive")] = None,
+        q: Annotated[str | None, QueryParameter(max_length=100)] = None,
     ) -> UserPage:
         return await _runtime(request).accounts.list_users(
             page=page, limit=min(limit, MAX_PAGE_SIZE), role=role, is_active=is_active, q=q
         )
 
     @get("/{user_id:uuid}", opt=_ADMIN)
-    async def get_user(self, request: AnyRequest, user_id: uuid.UUID) -> User:
+    async def get_user(self, request: AnyRequest, user_id: FromPath[uuid.UUID]) -> User:
         return await _runtime(request).accounts.get(str(user_id))
 
     @put("/{user_id:uuid}", opt=_ADMIN)
     async def update_user(
-        self, request: AnyRequest, user_id: uuid.UUID, data: AdminUserUpdate
+        self, request: AnyRequest, user_id: FromPath[uuid.UUID], data: JSONBody[AdminUserUpdate]
     ) -> User:
         return await _runtime(request).accounts.admin_update(str(user_id), data)
 
     @delete("/{user_id:uuid}", opt=_ADMIN, status_code=HTTP_204_NO_CONTENT)
-    async def delete_user(self, request: AnyRequest, user_id: uuid.UUID) -> None:
+    async def delete_user(self, request: AnyRequest, user_id: FromPath[uuid.UUID]) -> None:
         await _runtime(request).accounts.deactivate_and_anonymise(str(user_id))

@@ -9,10 +9,11 @@ Retention is the access-token lifetime plus `RETENTION_MARGIN_SECONDS` (clock sk
 verification leeway): past it, every token an entry concerns has expired, so the entry is
 pruned and memory stays bounded by the revocations of one token lifetime.
 
-Timestamps. A JWT's `iat` is a whole second, so a token is void when
-`iat < floor(valid_after)`. Tokens issued within the same second as the change but before
-it slip past that rule; they are caught because the identity service always ALSO revokes
-the user's sessions by id (`session_ids`), and a token of a revoked session is void.
+Timestamps. Access tokens carry `iat` in milliseconds and `valid_after` comes from the
+clock of the process that made the change, so a token is void exactly when
+`iat < valid_after`: one issued a millisecond after a password change is good, one issued
+a millisecond before is not. The identity service also revokes the user's other sessions
+by id (`session_ids`), which covers clock skew between instances.
 
 Trust. PostgreSQL is the source of truth; the identity service commits a change there,
 then calls `session_revoked` / `user_sessions_revoked`, which apply it here at once and
@@ -87,7 +88,7 @@ class _Verdict:
     valid_after: float | None
 
     def accepts(self, issued_at: float) -> bool:
-        return self.live and (self.valid_after is None or issued_at >= math.floor(self.valid_after))
+        return self.live and (self.valid_after is None or issued_at >= self.valid_after)
 
 
 @dataclass(slots=True)
@@ -321,7 +322,7 @@ class SessionActor(Actor):
         if session_id in self._revoked:
             return True
         valid_after = self._valid_after.get(user_id)
-        return valid_after is not None and issued_at < math.floor(valid_after)
+        return valid_after is not None and issued_at < valid_after
 
     def _revoke_session(self, session_id: str) -> None:
         until = self._clock() + self._retention

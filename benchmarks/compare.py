@@ -71,6 +71,14 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Delta]:
     return deltas
 
 
+def _fmt(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
 def format_deltas(deltas: list[Delta]) -> str:
     """A Markdown table of the deltas (verdict changes flagged)."""
     lines = ["| figure | old | new | change | verdict |", "|---|---:|---:|---:|---|"]
@@ -79,7 +87,7 @@ def format_deltas(deltas: list[Delta]) -> str:
         verdict = (
             d.new_status if d.old_status == d.new_status else f"{d.old_status} -> {d.new_status}"
         )
-        lines.append(f"| {d.figure} | {d.old:,.3g} | {d.new:,.3g} | {change} | {verdict} |")
+        lines.append(f"| {d.figure} | {_fmt(d.old)} | {_fmt(d.new)} | {change} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 

@@ -38,6 +38,7 @@ from benchmarks.progress import Progress
 from benchmarks.results import RunRecord, ScenarioResult, evaluate
 from benchmarks.scenarios import CEILINGS, Profile, RouteConfig, Scenario, build_scenarios
 from benchmarks.seed import SeededSession
+from benchmarks.server_env import server_environment
 from benchmarks.servers import GranianServer, GranianSettings, ServerStartError
 from benchmarks.tools import free_port
 from benchmarks.wrk import WrkJob, run_wrk
@@ -60,7 +61,8 @@ class HarnessOptions:
     server_target: str = SERVER_TARGET
     bench_db: str = "sevenp_bench"
     keep_db: bool = False
-    pool_size: int = 16
+    pool_size: int = 10
+    server_env_vars: dict[str, str] = field(default_factory=dict)
     soak: bool = False
     only: frozenset[str] = frozenset()
     wrk_path: str = "wrk"
@@ -83,6 +85,7 @@ class Harness:
         self.seeded: list[SeededSession] = []
         self.tokens_reason = "pending: not seeded"
         self.open_loop_points: list[dict[str, Any]] = []
+        self._stack = contextlib.ExitStack()
         self.scenarios = build_scenarios(options.profile, options.routes, soak=options.soak)
         if options.only:
             self.scenarios = [s for s in self.scenarios if s.name in options.only]
@@ -92,7 +95,10 @@ class Harness:
     def run(self) -> None:
         """Database, ceilings, server, seeding, scenarios, ceiling re-check, verdicts."""
         self.record.settings["open_loop_points"] = self.open_loop_points
+        for old_log in self.logs.glob("*.log"):
+            old_log.unlink()
         with contextlib.ExitStack() as stack:
+            self._stack = stack
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sevenp-bench-")))
             self._write_static_inputs(tmp)
             self._open_database(stack)
@@ -115,11 +121,13 @@ class Harness:
                 self._start_server(stack)
                 if self.server is not None and any(s.needs_tokens for s in self.scenarios):
                     self._seed(tmp)
-            for scenario in self.scenarios:
-                self.record.scenarios.append(self.run_scenario(scenario))
-            if self.o.profile.recheck_ceilings:
-                self.ceilings.measure("after")
-            self.finalize()
+            try:
+                for scenario in self.scenarios:
+                    self.record.scenarios.append(self.run_scenario(scenario))
+                if self.o.profile.recheck_ceilings:
+                    self.ceilings.measure("after")
+            finally:
+                self.finalize()  # verdicts of what was measured, also when interrupted
 
     def _write_static_inputs(self, tmp: Path) -> None:
         self.files["synthetic_tokens"] = write_synthetic_tokens(tmp / "synthetic_tokens.txt", 5000)
@@ -146,6 +154,22 @@ class Harness:
         self.record.settings["database"] = {"dsn": redact(dsn), "source": source, "note": note}
         self.progress.step(f"database: {redact(dsn)} ({source}; {note})")
 
+    def _restart_server(self) -> None:
+        """Replace the running server with a fresh one (same settings, new port)."""
+        assert self.server is not None
+        old = self.server
+        old.stop()
+        fresh = dataclasses.replace(old, port=free_port())
+        self.progress.step(f"restarting server on port {fresh.port} for an idle baseline")
+        self.server = None
+        try:
+            fresh.start(ready_timeout=60)
+        except ServerStartError as exc:
+            self.server_reason = f"server unavailable: restart failed: {exc}"
+            raise
+        self._stack.callback(fresh.stop)
+        self.server = fresh
+
     def _start_server(self, stack: contextlib.ExitStack) -> None:
         module = self.o.server_target.split(":", 1)[0]
         try:
@@ -163,12 +187,16 @@ class Harness:
             self.o.server_target,
             port=free_port(),
             settings=self.o.settings,
-            env={
-                "DATABASE_URL": self.dsn or "",
-                "REDIS_URL": self.o.redis_url,
-                "SEVENP_ENV": self.o.server_env,
-                "JWT_SECRET": self.o.jwt_secret,
-            },
+            env=server_environment(
+                database_url=self.dsn or "",
+                redis_url=self.o.redis_url,
+                sevenp_env=self.o.server_env,
+                jwt_secret=self.o.jwt_secret,
+                settings=self.o.settings,
+                pool_size=self.o.pool_size,
+                mail_dir=self.logs / "mail",
+                overrides=self.o.server_env_vars,
+            ),
             health_path="/health/ready",
             log_path=self.logs / "server.log",
         )
@@ -241,6 +269,8 @@ class Harness:
         started = time.monotonic()
         self.progress.step(f"{s.name}: running ({s.engine})")
         try:
+            if s.fresh_server and s.needs_server:
+                self._restart_server()
             target = self._target(s)
             missing = self._probe(s, target)
             if missing:
@@ -252,6 +282,8 @@ class Harness:
             else:
                 self._run_open_loop(s, target, result)
         except KeyboardInterrupt:
+            result.status, result.reason = "error", "interrupted while running"
+            self.record.scenarios.append(result)
             raise
         except Exception as exc:
             result.status, result.reason = "error", repr(exc)

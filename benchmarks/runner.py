@@ -19,6 +19,7 @@ from benchmarks.progress import Progress
 from benchmarks.report import write_outputs
 from benchmarks.results import RunRecord
 from benchmarks.scenarios import PROFILES, RouteConfig
+from benchmarks.server_env import parse_overrides
 from benchmarks.servers import PROJECT_ROOT, GranianSettings
 from benchmarks.tools import ToolMissingError, ensure_wrk, raise_nofile_limit
 
@@ -46,11 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument(
         "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"), help="Redis"
     )
-    db.add_argument("--pool-size", type=int, default=16, help="pool size of the DB ceilings")
+    db.add_argument(
+        "--pool-size", type=int, default=10, help="DB pool size of the ceilings and the server"
+    )
     srv = p.add_argument_group("server under test")
     srv.add_argument("--server-target", default=SERVER_TARGET, help="Granian factory target")
     srv.add_argument("--server-env", default="production", help="SEVENP_ENV of the server")
     srv.add_argument("--jwt-secret", default=None, help="JWT_SECRET (default: random per run)")
+    srv.add_argument(
+        "--server-env-var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra/overriding environment variable of the server (repeatable)",
+    )
     srv.add_argument("--limited-path", default=RouteConfig.limited_path, help="rate-limited route")
     srv.add_argument(
         "--unlimited-path", default=RouteConfig.unlimited_path, help="same, no limiter"
@@ -76,6 +86,7 @@ def main(argv: list[str]) -> int:
     """Run the harness; 0 when nothing failed, 1 on a failed/invalid/error figure, 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
     progress = Progress()
+    signal.signal(signal.SIGINT, _raise_interrupt)  # also when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
     raise_nofile_limit()
@@ -110,6 +121,7 @@ def main(argv: list[str]) -> int:
                 "server_env": args.server_env,
                 "redis_url": args.redis_url,
                 "pool_size": args.pool_size,
+                "server_env_vars": sorted(parse_overrides(args.server_env_var)),
                 "wrk_threads": args.wrk_threads,
                 "soak": args.soak,
             }
@@ -127,6 +139,7 @@ def main(argv: list[str]) -> int:
             bench_db=args.bench_db,
             keep_db=args.keep_db,
             pool_size=args.pool_size,
+            server_env_vars=parse_overrides(args.server_env_var),
             soak=args.soak,
             only=frozenset(args.only),
             wrk_path=wrk_path,

@@ -109,6 +109,7 @@ class Scenario:
     sessions: int | None = None  # open-loop; default from the profile
     steady_s: float | None = None  # open-loop; default from the profile
     search: bool = False  # open-loop: also search the largest passing session count
+    fresh_server: bool = False  # restart the server first (memory is measured from its idle)
     profiles: frozenset[str] = frozenset({"quick", "full"})
 
     @property
@@ -280,6 +281,7 @@ def build_scenarios(
             "open-loop",
             "held connections on the server, liveness only",
             mix=(MixEntry(1, "GET", "/health/live", auth=False),),
+            fresh_server=True,
             checks=(*OPEN_LOOP_TARGETS, Check("rss_per_session_kb", "<=", 40)),
         ),
         Scenario(
@@ -288,6 +290,7 @@ def build_scenarios(
             "authenticated sessions with the default mix",
             mix=session_mix(routes),
             search=bool(profile.search_counts),
+            fresh_server=True,
             checks=(*OPEN_LOOP_TARGETS, Check("rss_per_session_kb", "<=", 40)),
         ),
     ]

@@ -143,7 +143,7 @@ class GranianServer:
         env.setdefault("PYTHONUNBUFFERED", "1")
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = self.log_path.open("wb")
+            log = self.log_path.open("ab")  # a restarted server keeps its earlier log
         else:
             log = subprocess.DEVNULL  # type: ignore[assignment]
         self._log = log

@@ -17,6 +17,7 @@ from litestar.types import ControllerRouterHandler
 
 from server.errors import exception_handlers
 from server.http.access import authorize
+from server.http.limits import add_rate_limit_fields, limit_by_address, limit_by_user
 from server.http.media_type import JsonOnlyMiddleware
 from server.http.security_headers import add_security_headers
 from server.routes.auth import AuthController
@@ -63,8 +64,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=[lifespan],
         state=State({"runtime": runtime, "settings": settings}),
         middleware=[JsonOnlyMiddleware],
-        before_send=[add_security_headers],
-        guards=[authorize],
+        before_send=[add_security_headers, add_rate_limit_fields],
+        guards=[limit_by_address, authorize, limit_by_user],
         exception_handlers=exception_handlers(expose_traces=settings.is_development),
         cors_config=_cors(settings),
         compression_config=CompressionConfig(

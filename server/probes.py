@@ -35,7 +35,8 @@ def redis_probe(client: aioredis.Redis) -> Probe:
         await client.ping()
         return None
 
-    return Probe("redis", check, required=True)
+    # Not required: sessions and rate limits degrade to PostgreSQL and local buckets without it.
+    return Probe("redis", check, required=False)
 
 
 def memory_probe(limit_mb: int) -> Probe:

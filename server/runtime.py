@@ -20,9 +20,12 @@ from actors.base import Actor
 from actors.bus import SyncBus
 from actors.health import CheckResult, HealthActor
 from actors.mail import MailActor
+from actors.ratelimit.actor import RateLimitActor
+from actors.ratelimit.policy import RatePolicy
 from actors.session import SessionActor
 from actors.supervisor import RestartPolicy, Strategy, Supervisor, SupervisorEscalated
 from server.db.pool import Pool, create_pool
+from server.http.limits import RateLimits
 from server.mail.senders import sender_from_url
 from server.probes import memory_probe, postgres_probe, redis_probe
 from server.security.passwords import Argon2Settings, PasswordHasher
@@ -48,6 +51,8 @@ class Runtime:
     supervisor: Supervisor
     tokens: TokenIssuer
     hasher: PasswordHasher
+    rate_limiter: RateLimitActor
+    rate_limits: RateLimits | None
     accounts: Accounts
     auth: Authentication
     instance_id: str
@@ -65,6 +70,7 @@ class Runtime:
                 self.health.begin_draining()
                 with anyio.CancelScope(shield=True):
                     await self.supervisor.stop()
+                    self.bus.close()
                     await self.pool.close(timeout=self.settings.drain_seconds)
                     if self.redis is not None:
                         await self.redis.aclose()
@@ -103,15 +109,25 @@ def token_issuer(settings: Settings) -> TokenIssuer:
     )
 
 
-def _session_check(sessions: SessionActor) -> CheckResult:
-    degraded = sessions.degraded
+def _link_check(name: str, degraded: bool, consequence: str) -> CheckResult:
     return CheckResult(
-        name="sessions",
+        name=name,
         status="degraded" if degraded else "up",
         required=False,
-        error="Redis link down: checking sessions against PostgreSQL" if degraded else None,
+        error=f"Redis link down: {consequence}" if degraded else None,
         checked_at=time.time(),
     )
+
+
+def rate_policies(settings: Settings) -> dict[str, RatePolicy]:
+    general = settings.rate(settings.rate_limit_general)
+    api = settings.rate(settings.rate_limit_api)
+    auth = settings.rate(settings.rate_limit_auth)
+    return {
+        "general": RatePolicy("general", *general),
+        "api": RatePolicy("api", *api),
+        "auth": RatePolicy("auth", *auth, strict=True, skip_successful=True),
+    }
 
 
 def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None) -> Runtime:
@@ -143,9 +159,27 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         access_ttl_seconds=settings.access_token_ttl_seconds,
         last_seen_flush_seconds=settings.session_flush_seconds,
     )
-    health.add_derived_check("sessions", lambda: _session_check(sessions))
+    rate_limiter = RateLimitActor(
+        redis=redis,
+        instance_id=instance_id,
+        flush_seconds=settings.rate_limit_flush_seconds,
+        max_keys=settings.rate_limit_max_keys,
+    )
+    policies = rate_policies(settings)
+    for policy in policies.values():
+        rate_limiter.register(policy)
+    health.add_derived_check(
+        "sessions",
+        lambda: _link_check("sessions", sessions.degraded, "checking sessions in PostgreSQL"),
+    )
+    health.add_derived_check(
+        "ratelimit",
+        lambda: _link_check("ratelimit", rate_limiter.degraded, "per-instance limits"),
+    )
     mail = MailActor(
-        pool=pool, sender=sender_from_url(settings.mail_url, mail_from=settings.mail_from)
+        pool=pool,
+        sender=sender_from_url(settings.mail_url, mail_from=settings.mail_from),
+        poll_seconds=settings.mail_poll_seconds,
     )
 
     def on_escalate(exc: SupervisorEscalated) -> None:
@@ -156,7 +190,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
 
     supervisor = Supervisor(
         "root",
-        [health, bus, sessions, mail, *(extra_actors or [])],
+        [health, bus, sessions, rate_limiter, mail, *(extra_actors or [])],
         strategy=Strategy.ONE_FOR_ONE,
         policy=RestartPolicy(max_restarts=5, within_seconds=30.0),
         on_escalate=on_escalate,
@@ -172,7 +206,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
     )
     tokens = token_issuer(settings)
     revocations = Revocations(pool, sessions)
-    policy = AuthPolicy(
+    auth_policy = AuthPolicy(
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         refresh_ttl_remember_seconds=settings.refresh_token_remember_ttl_seconds,
         max_failed_logins=settings.max_failed_logins,
@@ -190,6 +224,12 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         supervisor=supervisor,
         tokens=tokens,
         hasher=hasher,
+        rate_limiter=rate_limiter,
+        rate_limits=(
+            RateLimits(rate_limiter, policies, settings.trusted_proxies)
+            if settings.rate_limit_enabled
+            else None
+        ),
         accounts=Accounts(pool, revocations),
         auth=Authentication(
             pool=pool,
@@ -197,7 +237,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
             tokens=tokens,
             revocations=revocations,
             mail=mail,
-            policy=policy,
+            policy=auth_policy,
         ),
         instance_id=instance_id,
         started_at=time.time(),

@@ -28,6 +28,9 @@ class SettingsError(Exception):
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+RateSpec = Annotated[
+    str, msgspec.Meta(pattern=r"^[1-9][0-9]*/[0-9]+(\.[0-9]+)?$", description="units/seconds")
+]
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -61,6 +64,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     max_body_bytes: PositiveInt = 1_048_576
     trusted_proxies: tuple[str, ...] = ()
 
+    # Rate limits: "units/seconds" per policy
+    rate_limit_enabled: bool = True
+    rate_limit_general: RateSpec = "1000/900"
+    rate_limit_api: RateSpec = "100/60"
+    rate_limit_auth: RateSpec = "5/900"
+    rate_limit_flush_seconds: PositiveFloat = 0.1
+    rate_limit_max_keys: PositiveInt = 1_000_000
+
     # Health
     health_interval_seconds: PositiveFloat = 5.0
     health_probe_timeout_seconds: PositiveFloat = 2.0
@@ -83,7 +94,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     hash_concurrency: PositiveInt = 2
     mail_url: str = "console://"
     mail_from: str = "no-reply@sevenp.local"
+    mail_poll_seconds: PositiveFloat = 2.0
     session_flush_seconds: PositiveFloat = 5.0
+
+    def rate(self, spec: str) -> tuple[int, float]:
+        units, seconds = spec.split("/", 1)
+        return int(units), float(seconds)
 
     @property
     def is_production(self) -> bool:

@@ -27,7 +27,7 @@ from server.security.tokens import ExpiredToken, TokenError
 
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
-_IDENTITY_KEY = "sevenp.identity"
+IDENTITY_KEY = "sevenp.identity"
 _BEARER = "bearer "
 
 
@@ -106,7 +106,7 @@ async def authorize(
     if kind is None:
         raise Forbidden("This route grants access to no one")
     identity = await authenticate(connection)
-    cast(dict[str, Any], connection.scope)[_IDENTITY_KEY] = identity
+    cast(dict[str, Any], connection.scope)[IDENTITY_KEY] = identity
     if kind == "permission" and not has_permission(identity.role, Permission(opt["permission"])):
         raise Forbidden("Your role does not allow this action")
     if kind == "min_role" and not role_at_least(identity.role, Role(opt["min_role"])):
@@ -115,7 +115,7 @@ async def authorize(
 
 def identity_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity:
     """The identity `authorize` established for this request."""
-    identity = cast(dict[str, Any], connection.scope).get(_IDENTITY_KEY)
+    identity = cast(dict[str, Any], connection.scope).get(IDENTITY_KEY)
     if not isinstance(identity, Identity):
         raise Unauthorized("Access token required")
     return identity

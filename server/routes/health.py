@@ -56,11 +56,11 @@ class ProbeController(Controller):
     path = "/health"
     tags = ["health"]
 
-    @get("/live", opt={"public": True}, cache_control=None)
+    @get("/live", opt={"public": True, "rate_limit": False})
     async def live(self) -> Liveness:
         return Liveness()
 
-    @get("/ready", opt={"public": True})
+    @get("/ready", opt={"public": True, "rate_limit": False})
     async def ready(self, state: State) -> Response[HealthReport]:
         report = _report(state.runtime)
         return Response(report, status_code=200 if report.ready else 503)
@@ -70,7 +70,7 @@ class HealthController(Controller):
     path = "/api/health"
     tags = ["health"]
 
-    @get("/", opt={"public": True})
+    @get("/", opt={"public": True, "rate_limit": False})
     async def health(self, state: State) -> Response[HealthReport]:
         report = _report(state.runtime)
         return Response(report, status_code=200 if report.ready else 503)

@@ -45,24 +45,39 @@ class StatementLog:
 
 
 @pytest.fixture(scope="module")
-def counted_server() -> Iterator[tuple[LiveServer, StatementLog, str]]:
+def counted_services() -> Iterator[tuple[StatementLog, str]]:
     with tempfile.TemporaryDirectory(prefix="sevenp-pg-count-") as tmp:
         statements = StatementLog(Path(tmp))
         anyio.run(apply_migrations, statements.url)
         with redis_server_process() as redis_url:
-            server = LiveServer(
-                {
-                    "DATABASE_URL": statements.url,
-                    "REDIS_URL": redis_url,
-                    "HEALTH_INTERVAL_SECONDS": "3600",
-                    "SESSION_FLUSH_SECONDS": "3600",
-                }
-            ).start()
-            try:
-                yield server, statements, redis_url
-            finally:
-                server.stop()
+            yield statements, redis_url
         statements.server.cleanup()
+
+
+def _counted_server(statements: StatementLog, redis_url: str, **env: str) -> LiveServer:
+    return LiveServer(
+        {
+            "DATABASE_URL": statements.url,
+            "REDIS_URL": redis_url,
+            "HEALTH_INTERVAL_SECONDS": "3600",
+            "SESSION_FLUSH_SECONDS": "3600",
+            "MAIL_POLL_SECONDS": "3600",
+            **env,
+        }
+    ).start()
+
+
+@pytest.fixture(scope="module")
+def counted_server(
+    counted_services: tuple[StatementLog, str],
+) -> Iterator[tuple[LiveServer, StatementLog, str]]:
+    """The limiter off: what authentication itself costs, with nothing else in the way."""
+    statements, redis_url = counted_services
+    server = _counted_server(statements, redis_url, RATE_LIMIT_ENABLED="false")
+    try:
+        yield server, statements, redis_url
+    finally:
+        server.stop()
 
 
 def _commands(redis_url: str) -> dict[str, int]:
@@ -99,3 +114,29 @@ async def test_me_makes_no_sql_and_no_redis_round_trip(
         assert (await http.get("/api/users/profile", headers=account.auth)).status_code == 200
         await anyio.sleep(0.5)
         assert len(statements.statements_since_mark()) >= 1
+
+
+async def test_the_rate_limiter_syncs_in_batches_not_per_request(
+    counted_services: tuple[StatementLog, str],
+) -> None:
+    """With the limiter on, Redis sees at most one flush per interval, however many requests."""
+    statements, redis_url = counted_services
+    server = _counted_server(statements, redis_url, RATE_LIMIT_FLUSH_SECONDS="0.1")
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            account = await register(http)
+            await anyio.sleep(0.5)
+            statements.mark()
+            before = _commands(redis_url)
+            started = anyio.current_time()
+            for _ in range(600):
+                assert (await http.get("/api/auth/me", headers=account.auth)).status_code == 200
+            elapsed = anyio.current_time() - started
+            await anyio.sleep(0.3)
+            after = _commands(redis_url)
+        assert statements.statements_since_mark() == []
+        flushes = after.get("evalsha", 0) - before.get("evalsha", 0)
+        assert 1 <= flushes <= (elapsed + 0.3) / 0.1 + 2
+        assert flushes < 600 / 5
+    finally:
+        server.stop()

@@ -30,6 +30,10 @@ class LiveServer:
             "JWT_SECRET": TEST_JWT_SECRET,
             "HEALTH_INTERVAL_SECONDS": "0.5",
             "HEALTH_PROBE_TIMEOUT_SECONDS": "1",
+            # Suites make many accounts from one address; rate-limit tests set their own.
+            "RATE_LIMIT_GENERAL": "1000000/900",
+            "RATE_LIMIT_API": "1000000/60",
+            "RATE_LIMIT_AUTH": "1000000/900",
             **env,
         }
         self._workers = workers

@@ -69,9 +69,7 @@ async def test_ten_rapid_bad_logins_meet_a_429(strict_server: LiveServer) -> Non
 
 async def test_rate_limit_fields_parse_per_the_draft(strict_server: LiveServer) -> None:
     async with _client_at(strict_server, "203.0.113.11") as http:
-        response = await http.post(
-            "/api/auth/forgot-password", json={"email": unique_email()}
-        )
+        response = await http.post("/api/auth/forgot-password", json={"email": unique_email()})
         assert response.status_code == 202
         policies = dict(_parse_list(response.headers["ratelimit-policy"]))
         assert policies["general"] == {"q": 1000000, "w": 900}
@@ -170,7 +168,9 @@ async def test_a_redis_outage_falls_back_without_errors_and_recovers(database_ur
         async with _client_at(server, "192.0.2.50") as http:
             with anyio.fail_after(10):
                 while True:
-                    checks = {c["name"]: c for c in (await http.get("/api/health")).json()["checks"]}
+                    checks = {
+                        c["name"]: c for c in (await http.get("/api/health")).json()["checks"]
+                    }
                     if checks["ratelimit"]["status"] == "degraded":
                         break
                     await http.get("/api/auth/me", headers=account.auth)
@@ -185,9 +185,13 @@ async def test_a_redis_outage_falls_back_without_errors_and_recovers(database_ur
             assert 200 in statuses
             assert statuses[-1] == 429
             logins = [
-                (await http.post("/api/auth/login",
-                                 json={"email": account.email, "password": "wrong one 123"}))
-                .status_code for _ in range(5)
+                (
+                    await http.post(
+                        "/api/auth/login",
+                        json={"email": account.email, "password": "wrong one 123"},
+                    )
+                ).status_code
+                for _ in range(5)
             ]
         assert logins[-1] == 429
         assert all(s < 500 for s in logins)

@@ -208,9 +208,7 @@ async def test_user_sessions_revoked_voids_older_tokens_but_not_newer(
             )
             for actor in (a.sessions, b.sessions):
 
-                def check(
-                    session_id: str, issued_at: float, actor: SessionActor = actor
-                ) -> object:
+                def check(session_id: str, issued_at: float, actor: SessionActor = actor) -> object:
                     return actor.check_local(
                         user_id=user_id, session_id=session_id, issued_at=issued_at
                     )

@@ -102,7 +102,7 @@ def _pool_from_env() -> tuple[AsyncConnectionPool, int]:
     if not dsn:
         raise RuntimeError(f"{DSN_ENV} is not set")
     schema = os.environ.get(SCHEMA_ENV, DEFAULT_SCHEMA)
-    size = int(os.environ.get(POOL_ENV, "16"))
+    size = int(os.environ.get(POOL_ENV, "10"))
     rows = int(os.environ.get(ROWS_ENV, str(DEFAULT_ROWS)))
     pool = AsyncConnectionPool(
         dsn,

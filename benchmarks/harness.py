@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 import importlib.util
 import tempfile
 import time
@@ -44,6 +45,8 @@ from benchmarks.tools import free_port
 from benchmarks.wrk import WrkJob, run_wrk
 
 SERVER_TARGET = "server.app:create_app"
+# `sevenp serve` applies migrations before Granian starts; the harness starts Granian itself.
+MIGRATIONS = "server.db.migrate:apply_migrations"
 
 
 @dataclass
@@ -183,6 +186,13 @@ class Harness:
         if self.server_reason != "server not started":
             self.progress.step(self.server_reason)
             return
+        try:
+            self._migrate()
+        except Exception as exc:
+            self.server_reason = f"server unavailable: migrations failed: {exc!r}"
+            self.progress.step(self.server_reason)
+            self.record.notes.append(self.server_reason)
+            return
         server = GranianServer(
             self.o.server_target,
             port=free_port(),
@@ -211,6 +221,17 @@ class Harness:
         stack.callback(server.stop)
         self.server, self.server_reason = server, ""
         self.progress.step(f"server ready ({len(server.processes())} processes)")
+
+    def _migrate(self) -> None:
+        """Apply the server's migrations to the run's database (when the server has them)."""
+        module_name, func_name = MIGRATIONS.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            self.progress.step(f"no migrations applied ({exc})")
+            return
+        applied = asyncio.run(getattr(module, func_name)(self.dsn))
+        self.progress.step(f"migrations applied: {applied or 'none pending'}")
 
     def _seed(self, tmp: Path) -> None:
         assert self.dsn is not None

@@ -84,7 +84,12 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str]) -> int:
     """Run the harness; 0 when nothing failed, 1 on a failed/invalid/error figure, 130 on Ctrl-C."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        env_overrides = parse_overrides(args.server_env_var)
+    except ValueError as exc:
+        parser.error(str(exc))
     progress = Progress()
     signal.signal(signal.SIGINT, _raise_interrupt)  # also when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -121,7 +126,7 @@ def main(argv: list[str]) -> int:
                 "server_env": args.server_env,
                 "redis_url": args.redis_url,
                 "pool_size": args.pool_size,
-                "server_env_vars": sorted(parse_overrides(args.server_env_var)),
+                "server_env_vars": sorted(env_overrides),
                 "wrk_threads": args.wrk_threads,
                 "soak": args.soak,
             }
@@ -139,7 +144,7 @@ def main(argv: list[str]) -> int:
             bench_db=args.bench_db,
             keep_db=args.keep_db,
             pool_size=args.pool_size,
-            server_env_vars=parse_overrides(args.server_env_var),
+            server_env_vars=env_overrides,
             soak=args.soak,
             only=frozenset(args.only),
             wrk_path=wrk_path,

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -25,6 +25,7 @@ from actors.ratelimit.policy import RatePolicy
 from actors.session import SessionActor
 from actors.supervisor import RestartPolicy, Strategy, Supervisor, SupervisorEscalated
 from server.db.pool import Pool, create_pool
+from server.http.in_flight import InFlight
 from server.http.limits import RateLimits
 from server.mail.senders import sender_from_url
 from server.probes import memory_probe, postgres_probe, redis_probe
@@ -57,6 +58,7 @@ class Runtime:
     auth: Authentication
     instance_id: str
     started_at: float
+    in_flight: InFlight = field(default_factory=InFlight)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -69,6 +71,10 @@ class Runtime:
             finally:
                 self.health.begin_draining()
                 with anyio.CancelScope(shield=True):
+                    if not await self.in_flight.drained(self.settings.drain_seconds):
+                        logger.warning(
+                            "drain deadline passed with %d in flight", self.in_flight.count
+                        )
                     await self.supervisor.stop()
                     self.bus.close()
                     await self.pool.close(timeout=self.settings.drain_seconds)

@@ -1,0 +1,99 @@
+"""`sevenp serve` as the README gives it: embedded PostgreSQL, readiness, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import psutil
+import pytest
+
+from tests.support.services import free_port
+
+_SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "SEVENP_ENV", "PORT", "DATA_DIR")
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """`sevenp serve` in an empty directory with nothing configured."""
+    env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="sevenp-serve-") as tmp:
+        log = Path(tmp) / "serve.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+                cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                assert proc.poll() is None, log.read_text()
+                try:
+                    if httpx.get(base + "/health/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            else:
+                raise AssertionError("not ready in 90 s:\n" + log.read_text())
+            yield proc, base, Path(tmp)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def _postgres_processes(data: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if process.info["name"] == "postgres" and str(data) in cmdline:
+            found.append(process)
+    return found
+
+
+async def test_serve_with_embedded_defaults_then_stop_gracefully(
+    served: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
+    proc, base, workdir = served
+    assert (workdir / ".data" / "jwt-secret").exists()
+    assert _postgres_processes(workdir / ".data" / "postgres")
+    results: list[int | str] = []
+    # Five: the sixth failed login from one address would meet the default auth limit.
+    clients = [httpx.AsyncClient(base_url=base, timeout=20) for _ in range(5)]
+    for client in clients:  # connections open before the stop: these requests are in flight
+        assert (await client.get("/health/live")).status_code == 200
+
+    async def login(http: httpx.AsyncClient) -> None:
+        try:
+            response = await http.post(
+                "/api/auth/login", json={"email": "nobody@example.test", "password": "x" * 12}
+            )
+            results.append(response.status_code)
+        except httpx.HTTPError as exc:
+            results.append(type(exc).__name__)
+
+    async with anyio.create_task_group() as tg:
+        for client in clients:
+            tg.start_soon(login, client)
+        await anyio.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+    for client in clients:
+        await client.aclose()
+    assert results == [401] * 5
+    assert await anyio.to_thread.run_sync(proc.wait, 30) == 0
+    async with httpx.AsyncClient(base_url=base, timeout=2) as late:
+        with pytest.raises(httpx.ConnectError):
+            await late.get("/health/live")
+    await anyio.sleep(1)
+    assert _postgres_processes(workdir / ".data" / "postgres") == []

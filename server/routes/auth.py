@@ -71,6 +71,14 @@ def _cookies(runtime: Runtime, issued: IssuedTokens) -> list[Cookie]:
     ]
 
 
+def _signed_in(runtime: Runtime, issued: IssuedTokens, *, status_code: int) -> Response[AuthResult]:
+    assert issued.user is not None
+    body = AuthResult(
+        token=issued.access_token, refresh_token=issued.refresh_token, user=issued.user
+    )
+    return Response(body, status_code=status_code, cookies=_cookies(runtime, issued))
+
+
 def _expired_cookies() -> list[Cookie]:
     return [
         Cookie(key=ACCESS_COOKIE, value="", path="/", max_age=0, httponly=True),
@@ -94,11 +102,7 @@ class AuthController(Controller):
             last_name=data.last_name,
             client=_client(request),
         )
-        assert issued.user is not None
-        body = AuthResult(
-            token=issued.access_token, refresh_token=issued.refresh_token, user=issued.user
-        )
-        return Response(body, status_code=201, cookies=_cookies(runtime, issued))
+        return _signed_in(runtime, issued, status_code=201)
 
     @post("/login", opt={"public": True, "rate_limit": "auth"}, status_code=200)
     async def login(
@@ -111,11 +115,7 @@ class AuthController(Controller):
             remember_me=data.remember_me,
             client=_client(request),
         )
-        assert issued.user is not None
-        body = AuthResult(
-            token=issued.access_token, refresh_token=issued.refresh_token, user=issued.user
-        )
-        return Response(body, cookies=_cookies(runtime, issued))
+        return _signed_in(runtime, issued, status_code=200)
 
     @post("/refresh", opt={"public": True}, status_code=200)
     async def refresh(

@@ -1,5 +1,7 @@
 """End to end: the JSON ceiling under Granian, loaded by the open-loop simulator on real sockets."""
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks.opensim.mix import MixEntry
@@ -9,7 +11,7 @@ from benchmarks.tools import free_port
 
 
 @pytest.mark.timeout(60)
-def test_open_loop_against_json_ceiling(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_open_loop_against_json_ceiling(tmp_path: Path) -> None:
     server = GranianServer(
         "benchmarks.ceilings:json_app",
         port=free_port(),

@@ -15,7 +15,7 @@ import psycopg
 from server.security.passwords import Argon2Settings, PasswordHasher
 from server.security.tokens import TokenIssuer, hash_opaque_token, new_opaque_token
 
-SEED_PASSWORD = "bench passphrase for seeded users 7"  # noqa: S105 - benchmark data only
+SEED_PASSWORD = "bench passphrase for seeded users 7"
 
 
 @dataclass(frozen=True)

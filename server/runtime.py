@@ -157,7 +157,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         interval=settings.health_interval_seconds,
         timeout=settings.health_probe_timeout_seconds,
     )
-    bus = SyncBus(redis, instance_id=instance_id)
+    bus = SyncBus(redis, channel=f"{settings.redis_prefix}events", instance_id=instance_id)
     sessions = SessionActor(
         pool=pool,
         bus=bus,
@@ -168,6 +168,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
     rate_limiter = RateLimitActor(
         redis=redis,
         instance_id=instance_id,
+        prefix=settings.redis_prefix,
         flush_seconds=settings.rate_limit_flush_seconds,
         max_keys=settings.rate_limit_max_keys,
     )

@@ -41,6 +41,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     port: Port = 8000
     database_url: str | None = None
     redis_url: str | None = None
+    redis_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = "sevenp:"
     data_dir: str = ".data"
 
     # Granian

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 
 import anyio
 import pytest
@@ -11,7 +10,7 @@ from anyio.abc import TaskStatus
 
 from actors.base import Actor
 from actors.supervisor import SupervisorEscalated
-from server.runtime import build_runtime
+from server.runtime import Runtime, build_runtime
 from server.settings import load_settings
 
 
@@ -28,8 +27,16 @@ class AlwaysCrashing(Actor):
         raise RuntimeError("injected fault")
 
 
+async def _run_until_escalated(runtime: Runtime) -> None:
+    with anyio.fail_after(30):
+        async with runtime.running():
+            while not runtime.supervisor.escalated:
+                await anyio.sleep(0.05)
+
+
 async def test_a_crash_loop_escalates_to_a_clean_shutdown(database_url: str) -> None:
-    stand_in_main = subprocess.Popen(["sleep", "60"])  # receives the shutdown signal
+    # Stands in for Granian's main process, which the escalation signals to stop.
+    stand_in_main = await anyio.open_process(["sleep", "60"])
     try:
         settings = load_settings(
             {"DATABASE_URL": database_url, "SEVENP_MAIN_PID": str(stand_in_main.pid),
@@ -37,10 +44,8 @@ async def test_a_crash_loop_escalates_to_a_clean_shutdown(database_url: str) -> 
         )  # fmt: skip
         crasher = AlwaysCrashing()
         runtime = build_runtime(settings, extra_actors=[crasher])
-        with pytest.raises(BaseExceptionGroup) as caught, anyio.fail_after(30):
-            async with runtime.running():
-                while not runtime.supervisor.escalated:
-                    await anyio.sleep(0.05)
+        with pytest.raises(BaseExceptionGroup) as caught:
+            await _run_until_escalated(runtime)
         assert caught.group_contains(SupervisorEscalated)
         assert runtime.supervisor.escalated
         assert not runtime.health.ready
@@ -48,7 +53,9 @@ async def test_a_crash_loop_escalates_to_a_clean_shutdown(database_url: str) -> 
         states = {s.name: str(s.state) for s in runtime.supervisor.statuses()}
         assert states["always-crashing"] == "failed"
         assert states["health"] == "stopped"
-        assert await anyio.to_thread.run_sync(stand_in_main.wait, 10) == -signal.SIGTERM
+        with anyio.fail_after(10):
+            assert await stand_in_main.wait() == -signal.SIGTERM
     finally:
-        stand_in_main.kill()
-        stand_in_main.wait()
+        if stand_in_main.returncode is None:
+            stand_in_main.kill()
+        await stand_in_main.aclose()

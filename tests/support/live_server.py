@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import httpx
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+# One namespace per test run: the machine's Redis outlives runs, and limits last 15 minutes.
+RUN_REDIS_PREFIX = f"sevenp-test-{uuid.uuid4().hex[:8]}:"
 TEST_JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
 
 
@@ -29,6 +32,7 @@ class LiveServer:
             "SEVENP_ENV": "test",
             "JWT_SECRET": TEST_JWT_SECRET,
             "HEALTH_INTERVAL_SECONDS": "0.5",
+            "REDIS_PREFIX": RUN_REDIS_PREFIX,
             "HEALTH_PROBE_TIMEOUT_SECONDS": "1",
             # Suites make many accounts from one address; rate-limit tests set their own.
             "RATE_LIMIT_GENERAL": "1000000/900",

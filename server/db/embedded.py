@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 logger = logging.getLogger("sevenp.embedded")
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def start_embedded_postgres(data_dir: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -15,6 +16,9 @@ from pathlib import Path
 
 import psycopg
 import redis
+
+# pgserver narrates every step at INFO, and again from atexit after pytest closed its streams.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def free_port() -> int:

@@ -458,9 +458,16 @@ class Harness:
         def run_at(n: int) -> OpenLoopResult:
             if n in cache:
                 return cache[n]
-            return self._open_loop_once(s, target, n, profile.search_steady_s)[2]
+            if s.fresh_server and s.needs_server:
+                self._restart_server()  # each step from an idle server, also after a collapse
+            return self._open_loop_once(s, self._target(s), n, profile.search_steady_s)[2]
 
-        outcome = find_max_sessions(run_at, [sessions, *profile.search_counts], SessionTarget())
+        outcome = find_max_sessions(
+            run_at,
+            [sessions, *profile.search_counts],
+            SessionTarget(),
+            descend_to=profile.search_floor,
+        )
         result.metrics["max_sessions"] = outcome.best or 0
         result.details["search"] = {"steps": outcome.steps, "stopped": outcome.stopped}
         self.progress.step(f"{s.name}: largest passing session count {outcome.best or 0:,}")

@@ -18,7 +18,7 @@ from benchmarks.harness import SERVER_TARGET, Harness, HarnessOptions
 from benchmarks.progress import Progress
 from benchmarks.report import write_outputs
 from benchmarks.results import RunRecord
-from benchmarks.scenarios import PROFILES, RouteConfig
+from benchmarks.scenarios import PROFILES, Profile, RouteConfig, build_scenarios
 from benchmarks.server_env import parse_overrides
 from benchmarks.servers import PROJECT_ROOT, GranianSettings
 from benchmarks.tools import ToolMissingError, ensure_wrk, raise_nofile_limit
@@ -90,12 +90,27 @@ def main(argv: list[str]) -> int:
         env_overrides = parse_overrides(args.server_env_var)
     except ValueError as exc:
         parser.error(str(exc))
-    progress = Progress()
-    signal.signal(signal.SIGINT, _raise_interrupt)  # also when started with SIGINT ignored
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
-    raise_nofile_limit()
     profile = PROFILES[args.profile]
+    known = {s.name for s in build_scenarios(profile, soak=True)}
+    unknown = sorted(set(args.only) - known)
+    if unknown:
+        parser.error(
+            f"unknown scenario(s) {unknown} for profile {profile.name}; known: {sorted(known)}"
+        )
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.getsignal(sig) for sig in handled}
+    for sig in handled:  # SIGINT too: it may have been ignored when we were started
+        signal.signal(sig, _raise_interrupt)
+    try:
+        return _run(args, profile, env_overrides)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(args: argparse.Namespace, profile: Profile, env_overrides: dict[str, str]) -> int:
+    progress = Progress()
+    raise_nofile_limit()
     settings = GranianSettings(
         workers=args.workers,
         runtime_threads=args.runtime_threads,
@@ -161,13 +176,16 @@ def main(argv: list[str]) -> int:
         code = 2
     finally:
         record.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        record.environment["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         record.duration_s = time.monotonic() - started
         run = record.to_dict()
         paths = write_outputs(run, args.out, plots=not args.no_plots)
         progress.step("wrote " + ", ".join(str(p) for p in paths))
     if args.compare is not None:
         if args.compare.exists():
-            print(compare_files(args.compare, run))
+            deltas = compare_files(args.compare, run)
+            (args.out / "compare.md").write_text(f"# Deltas against {args.compare}\n\n{deltas}")
+            print(deltas)
         else:
             progress.step(f"--compare: {args.compare} not found")
     summary = record.summary()

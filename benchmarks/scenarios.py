@@ -139,6 +139,7 @@ class Profile:
     rounds: int = 4  # alternations of ceiling and scenario per wrk scenario (1 s minimum each)
     search_counts: tuple[int, ...] = ()
     search_steady_s: float = 30.0
+    search_floor: int = 1_250  # when the first count fails, halve down to this
     recheck_ceilings: bool = False
     soak_s: float = 600.0
 

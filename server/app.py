@@ -16,11 +16,8 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from server.errors import exception_handlers
-from server.http.access import authorize
-from server.http.in_flight import in_flight_middleware
-from server.http.limits import add_rate_limit_fields, limit_by_address, limit_by_user
-from server.http.media_type import JsonOnlyMiddleware
-from server.http.security_headers import add_security_headers
+from server.http.gate import request_gate
+from server.http.response_fields import add_response_fields
 from server.routes.auth import AuthController
 from server.routes.health import HealthController, ProbeController
 from server.routes.users import UsersController
@@ -64,9 +61,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         route_handlers=route_handlers(),
         lifespan=[lifespan],
         state=State({"runtime": runtime, "settings": settings}),
-        middleware=[in_flight_middleware(runtime.in_flight), JsonOnlyMiddleware],
-        before_send=[add_security_headers, add_rate_limit_fields],
-        guards=[limit_by_address, authorize, limit_by_user],
+        middleware=[request_gate(runtime)],
+        before_send=[add_response_fields],
         exception_handlers=exception_handlers(expose_traces=settings.is_development),
         cors_config=_cors(settings),
         compression_config=CompressionConfig(

@@ -31,6 +31,7 @@ from server.mail.senders import sender_from_url
 from server.probes import memory_probe, postgres_probe, redis_probe
 from server.security.passwords import Argon2Settings, PasswordHasher
 from server.security.tokens import TokenIssuer
+from server.security.verified_tokens import VerifiedTokens
 from server.services.accounts import Accounts
 from server.services.auth import Authentication, AuthPolicy
 from server.services.revocation import Revocations
@@ -51,6 +52,7 @@ class Runtime:
     mail: MailActor
     supervisor: Supervisor
     tokens: TokenIssuer
+    verified_tokens: VerifiedTokens
     hasher: PasswordHasher
     rate_limiter: RateLimitActor
     rate_limits: RateLimits | None
@@ -230,6 +232,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         mail=mail,
         supervisor=supervisor,
         tokens=tokens,
+        verified_tokens=VerifiedTokens(tokens),
         hasher=hasher,
         rate_limiter=rate_limiter,
         rate_limits=(

@@ -82,6 +82,20 @@ class RateLimitActor(Actor):
             return "local"
         return "synced" if self._redis_up else "degraded"
 
+    def admit_local(self, policy: RatePolicy, key: str) -> int:
+        """`check_local` on the hot path: `GcraStore.admit`'s answer, no Decision built."""
+        if self._redis is None:
+            admitted = self._store.admit(policy, key)
+        elif self._redis_up:
+            admitted = self._store.admit(policy, key)
+            if admitted >= 0:
+                self._sync.record(policy, key)
+        else:
+            self._counts["fallback_decisions"] += 1
+            admitted = self._store.admit(self._share(policy), key)
+        self._counts["allowed" if admitted >= 0 else "limited"] += 1
+        return admitted
+
     def check_local(self, policy: RatePolicy, key: str) -> Decision:
         """A general policy's decision: no I/O, whatever the state of Redis."""
         if self._redis is None:

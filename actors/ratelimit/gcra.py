@@ -41,6 +41,15 @@ class Decision:
     retry_after: float
 
 
+def backlog_decision(policy: RatePolicy, admitted: int) -> Decision:
+    """The Decision an `admit` answer stands for."""
+    interval = interval_ticks(policy, NS_PER_SECOND)
+    if admitted >= 0:
+        return decision_from_backlog(policy.limit, interval, admitted, True, 1, NS_PER_SECOND)
+    backlog = policy.limit * interval - interval - admitted - 1
+    return decision_from_backlog(policy.limit, interval, backlog, False, 1, NS_PER_SECOND)
+
+
 def interval_ticks(policy: RatePolicy, ticks_per_second: int) -> int:
     """The emission interval in whole ticks, rounded down so that a full burst always fits."""
     return round(policy.window_seconds * ticks_per_second) // policy.limit
@@ -86,6 +95,31 @@ class GcraStore:
 
     def __len__(self) -> int:
         return self._size
+
+    def admit(self, policy: RatePolicy, key: str) -> int:
+        """The hot path of `check` for one unit: the backlog (TAT - now) in nanoseconds after
+        admitting it, or, when refused, minus one minus the nanoseconds until it would fit.
+
+        `backlog_decision` turns either answer into a full Decision when one is needed.
+        """
+        table = self._tables.get(policy.name)
+        if table is None or table.policy is not policy:
+            table = self._table(policy)
+        tats = table.tats
+        now = round((self._clock() - self._epoch) * NS_PER_SECOND)
+        tat = tats.get(key)
+        backlog = 0 if tat is None or tat < now else tat - now
+        after = backlog + table.interval
+        if after > table.burst:
+            if tat is not None:
+                tats.move_to_end(key)
+            return table.burst - after - 1
+        if tat is None:
+            self._insert(tats, key, now + after, now)
+        else:
+            tats[key] = now + after
+            tats.move_to_end(key)
+        return after
 
     def check(self, policy: RatePolicy, key: str, cost: int = 1) -> Decision:
         """Decide a request of `cost` units; consume them when allowed."""

@@ -31,13 +31,22 @@ def retry_after_header(decision: Decision) -> str:
     return str(max(1, math.ceil(decision.retry_after)))
 
 
-def rate_limit_headers(policy: RatePolicy, decision: Decision) -> dict[str, str]:
-    """The RateLimit-Policy and RateLimit fields for one policy's decision."""
-    name = _sf_string(policy.name)
+def policy_item(policy: RatePolicy) -> str:
+    """One policy's member of the RateLimit-Policy list: it depends on the policy alone."""
+    return f"{_sf_string(policy.name)};q={policy.limit};w={_seconds(policy.window_seconds)}"
+
+
+def remaining_item(policy: RatePolicy, decision: Decision) -> str:
+    """One policy's member of the RateLimit list, for this decision."""
     reset = (
         _seconds(decision.reset_after) if decision.allowed else int(retry_after_header(decision))
     )
+    return f"{_sf_string(policy.name)};r={decision.remaining};t={reset}"
+
+
+def rate_limit_headers(policy: RatePolicy, decision: Decision) -> dict[str, str]:
+    """The RateLimit-Policy and RateLimit fields for one policy's decision."""
     return {
-        "RateLimit-Policy": f"{name};q={policy.limit};w={_seconds(policy.window_seconds)}",
-        "RateLimit": f"{name};r={decision.remaining};t={reset}",
+        "RateLimit-Policy": policy_item(policy),
+        "RateLimit": remaining_item(policy, decision),
     }

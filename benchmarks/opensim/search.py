@@ -43,21 +43,41 @@ def find_max_sessions(
     run: Callable[[int], OpenLoopResult],
     counts: Sequence[int],
     target: SessionTarget | None = None,
+    *,
+    descend_to: int | None = None,
 ) -> SearchOutcome:
-    """Try ``counts`` in increasing order; stop at the first failing (or invalid) run."""
+    """Try ``counts`` in increasing order; stop at the first failing (or invalid) run.
+
+    When even the smallest count fails and ``descend_to`` is set, halve it until a count passes
+    or the next half would be below ``descend_to``, so an overloaded server still gets a figure.
+    """
     target = target or SessionTarget()
     outcome = SearchOutcome()
-    for count in sorted(counts):
+
+    def attempt(count: int) -> tuple[bool, str]:
         result = run(count)
         outcome.results.append(result)
         passed, reason = judge_run(result, target)
         outcome.steps.append(
             {"sessions": count, "passed": passed, "valid": result.valid, "reason": reason}
         )
+        return passed, reason
+
+    ordered = sorted(counts)
+    for count in ordered:
+        passed, reason = attempt(count)
         if not passed:
             outcome.stopped = f"{count} sessions: {reason}"
             break
         outcome.best = count
     else:
         outcome.stopped = "every count passed; the maximum may be higher"
+    if outcome.best is None and descend_to and ordered:
+        count = ordered[0] // 2
+        while count >= descend_to:
+            passed, _ = attempt(count)
+            if passed:
+                outcome.best = count
+                break
+            count //= 2
     return outcome

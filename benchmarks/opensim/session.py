@@ -107,6 +107,7 @@ async def run_session(
                         stats.unsent += 1
                     next_t += rng.expovariate(rate)
                     continue
+                prev_done = clock()  # time spent reconnecting is the server's, not the generator's
             index = target.picker.pick(rng.random())
             entry = target.picker.entries[index]
             label = entry.label

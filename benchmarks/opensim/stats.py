@@ -17,7 +17,8 @@ class RunStats:
 
     ``latency``: intended send -> response (the figure that matters; includes lateness).
     ``service``: actual send -> response. ``lateness``: intended -> actual send.
-    ``lag``: actual send -> max(intended, previous response): delay caused by the generator alone.
+    ``lag``: actual send -> max(intended, previous response or reconnect): delay caused by the
+    generator alone.
     Histograms cover requests intended inside the steady window; ``errors`` cover the whole run.
     """
 

@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, cast
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING, Any, cast
 
 from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
 
 from server.errors import Forbidden, Unauthorized
 from server.security.permissions import Permission, Role, has_permission, role_at_least
 from server.security.tokens import ExpiredToken, TokenError
 
+if TYPE_CHECKING:
+    from server.runtime import Runtime
+
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
 IDENTITY_KEY = "sevenp.identity"
-_BEARER = "bearer "
+_INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,32 +54,30 @@ def rule_of(opt: dict[str, Any]) -> str | None:
     return None
 
 
-def _token_from(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization")
-    if header is not None:
-        if header[:7].lower() == _BEARER:
-            return header[7:].strip()
+def bearer_token(authorization: bytes | None, cookie: bytes | None) -> str | None:
+    """The access token from `Authorization: Bearer`, else from the access cookie."""
+    if authorization is not None:
+        if authorization[:7].lower() == b"bearer ":
+            return authorization[7:].strip().decode("latin-1")
         return None
-    return connection.cookies.get(ACCESS_COOKIE)
+    if cookie is not None:
+        jar: SimpleCookie = SimpleCookie()
+        jar.load(cookie.decode("latin-1"))
+        morsel = jar.get(ACCESS_COOKIE)
+        return morsel.value if morsel is not None else None
+    return None
 
 
-async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity:
-    runtime = connection.app.state.runtime
-    token = _token_from(connection)
+async def authenticate(runtime: Runtime, token: str | None) -> Identity:
     if not token:
         raise Unauthorized("Access token required", headers={"WWW-Authenticate": "Bearer"})
     try:
-        claims = runtime.tokens.verify_access(token)
+        claims = runtime.verified_tokens.verify(token)
+        role = Role(claims.role)
     except ExpiredToken:
-        raise Unauthorized(
-            "Access token expired",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from None
-    except TokenError:
-        raise Unauthorized(
-            "Invalid access token",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from None
+        raise Unauthorized("Access token expired", headers=_INVALID) from None
+    except (TokenError, ValueError):
+        raise Unauthorized("Invalid access token", headers=_INVALID) from None
     sessions = runtime.sessions
     valid = sessions.check_local(user_id=claims.sub, session_id=claims.sid, issued_at=claims.iat)
     if valid is None:
@@ -84,37 +85,28 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Identi
             user_id=claims.sub, session_id=claims.sid, issued_at=claims.iat
         )
     if not valid:
-        raise Unauthorized(
-            "Session has ended", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        )
+        raise Unauthorized("Session has ended", headers=_INVALID)
     sessions.touch(claims.sid)
-    try:
-        role = Role(claims.role)
-    except ValueError:
-        raise Unauthorized("Invalid access token") from None
     return Identity(claims.sub, role, claims.sid, claims.exp)
 
 
-async def authorize(
-    connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler
-) -> None:
-    """The app-wide guard: applies the route's rule, refusing routes without one."""
-    opt = route_handler.opt
+async def authorize(runtime: Runtime, opt: dict[str, Any], token: str | None) -> Identity | None:
+    """Apply the route's rule; the caller's identity, or None on a public route."""
     if opt.get("public"):
-        return
+        return None
     kind = rule_of(opt)
     if kind is None:
         raise Forbidden("This route grants access to no one")
-    identity = await authenticate(connection)
-    cast(dict[str, Any], connection.scope)[IDENTITY_KEY] = identity
+    identity = await authenticate(runtime, token)
     if kind == "permission" and not has_permission(identity.role, Permission(opt["permission"])):
         raise Forbidden("Your role does not allow this action")
     if kind == "min_role" and not role_at_least(identity.role, Role(opt["min_role"])):
         raise Forbidden("Your role does not allow this action")
+    return identity
 
 
 def identity_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity:
-    """The identity `authorize` established for this request."""
+    """The identity the request gate established for this request."""
     identity = cast(dict[str, Any], connection.scope).get(IDENTITY_KEY)
     if not isinstance(identity, Identity):
         raise Unauthorized("Access token required")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any
 
-from litestar.connection import ASGIConnection
+from litestar.types import Scope
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -26,19 +25,21 @@ def _trusted(address: str, networks: Iterable[Network]) -> bool:
 
 
 def client_address(
-    connection: ASGIConnection[Any, Any, Any, Any], trusted_proxies: tuple[str, ...]
+    scope: Scope, headers: dict[bytes, bytes], trusted_proxies: tuple[str, ...]
 ) -> str:
-    peer = connection.client.host if connection.client else "unknown"
+    client = scope.get("client")
+    peer = client[0] if client else "unknown"
     if not trusted_proxies:
         return peer
     networks = parse_networks(trusted_proxies)
     if not _trusted(peer, networks):
         return peer
-    forwarded = connection.headers.get("x-forwarded-for")
+    forwarded = headers.get(b"x-forwarded-for")
     if not forwarded:
         return peer
     # Walk from the nearest hop outwards; the first address not a trusted proxy is the client.
-    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+    hops = [part.strip() for part in forwarded.decode("latin-1").split(",") if part.strip()]
+    for hop in reversed(hops):
         if not _trusted(hop, networks):
             return hop
     return peer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import anyio
-from litestar.types import ASGIApp, Receive, Scope, Send
 
 
 class InFlight:
@@ -18,18 +17,3 @@ class InFlight:
                 await anyio.sleep(0.01)
             return True
         return False
-
-
-def in_flight_middleware(counter: InFlight) -> type:
-    class InFlightMiddleware:
-        def __init__(self, app: ASGIApp) -> None:
-            self.app = app
-
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            counter.count += 1
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                counter.count -= 1
-
-    return InFlightMiddleware

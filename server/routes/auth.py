@@ -43,7 +43,9 @@ def _client(request: AnyRequest) -> ClientInfo:
     runtime = _runtime(request)
     return ClientInfo(
         user_agent=request.headers.get("user-agent"),
-        ip=client_address(request, runtime.settings.trusted_proxies),
+        ip=client_address(
+            request.scope, dict(request.scope["headers"]), runtime.settings.trusted_proxies
+        ),
     )
 
 

@@ -108,3 +108,18 @@ def test_find_max_sessions_all_pass_and_none_pass() -> None:
     assert "may be higher" in outcome.stopped
     outcome = find_max_sessions(lambda n: _result(n, 1000, invalid=True), [1, 2])
     assert outcome.best is None
+
+
+def test_generator_lag_with_slow_server_stays_valid() -> None:
+    assert _judge(lag_p99_ms=120.0, service_p99_ms=9000.0, achieved_rps=2400.0) == []
+
+
+def test_find_max_sessions_descends_when_the_first_count_fails() -> None:
+    p99 = {10_000: 900_000, 5_000: 400_000, 2_500: 90_000}
+    outcome = find_max_sessions(lambda n: _result(n, p99[n]), [10_000, 12_500], descend_to=1_250)
+    assert [s["sessions"] for s in outcome.steps] == [10_000, 5_000, 2_500]
+    assert outcome.best == 2_500
+    assert "10000 sessions" in outcome.stopped
+    none = find_max_sessions(lambda n: _result(n, 900_000), [4_000], descend_to=1_000)
+    assert [s["sessions"] for s in none.steps] == [4_000, 2_000, 1_000]
+    assert none.best is None

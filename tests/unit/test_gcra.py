@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.ratelimit.gcra import Decision, GcraStore, measure_store_memory
+from actors.ratelimit.gcra import Decision, GcraStore, backlog_decision, measure_store_memory
 from actors.ratelimit.policy import GENERAL, RatePolicy
 
 FIVE = RatePolicy("five", 5, 900)
@@ -262,3 +262,14 @@ def test_memory_per_key_and_cap() -> None:
     assert per_key < 400
     capped = measure_store_memory(100_000, max_keys=10_000)
     assert capped < used / 4
+
+
+@given(st.lists(st.floats(min_value=0, max_value=5, allow_nan=False), min_size=1, max_size=40))
+def test_admit_answers_exactly_as_check(gaps: list[float]) -> None:
+    """The hot path and the full decision agree, step by step, on two identical stores."""
+    now = [0.0]
+    fast, full = GcraStore(clock=lambda: now[0]), GcraStore(clock=lambda: now[0])
+    policy = RatePolicy("p", 3, 10)
+    for gap in gaps:
+        now[0] += gap
+        assert backlog_decision(policy, fast.admit(policy, "k")) == full.check(policy, "k")

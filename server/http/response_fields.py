@@ -1,12 +1,16 @@
-"""A before-send hook adding the reference's security headers to every response.
+"""The before-send hook: security headers on every response, RateLimit fields where decided.
 
-A hook rather than a middleware so that responses made before routing (404,
-405) carry them too.
+A hook rather than a middleware so that responses made before routing (404, 405) carry
+the security headers too.
 """
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from litestar.types import Message, Scope
+
+from server.http.limits import RATE_LIMIT_FIELDS_KEY, RATE_LIMIT_SETTLE_KEY
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"strict-transport-security", b"max-age=31536000; includeSubDomains; preload"),
@@ -24,11 +28,18 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 _STRIPPED = frozenset({b"server", b"x-powered-by"})
 
 
-async def add_security_headers(message: Message, scope: Scope) -> None:
+async def add_response_fields(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     headers = [
         (name, value) for name, value in message.get("headers", ()) if name.lower() not in _STRIPPED
     ]
     headers.extend(SECURITY_HEADERS)
+    state = cast(dict[str, Any], scope)
+    limit_fields = state.get(RATE_LIMIT_FIELDS_KEY)
+    if limit_fields is not None and message["status"] != 429:
+        headers.extend(limit_fields)
     message["headers"] = headers
+    outcomes = state.get(RATE_LIMIT_SETTLE_KEY)
+    if outcomes is not None:
+        await scope["app"].state.runtime.rate_limits.settle(outcomes, message["status"])

@@ -1,0 +1,112 @@
+"""The request gate: one ASGI middleware in front of every route handler.
+
+In order: count the request in flight (a graceful stop waits for it), refuse a body that is
+not JSON (415), decide the address-keyed rate limits, authenticate and apply the route's
+access rule, decide the user-keyed limits, and leave the RateLimit fields (and what
+skip-successful limits must settle once the status is known) for the before-send hook.
+One middleware on the raw scope rather than Litestar guards: a guard call copies the
+route handler, which costs more than all of these checks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from server.errors import UnsupportedMediaType
+from server.http.access import IDENTITY_KEY, authorize, bearer_token
+from server.http.client import client_address
+from server.http.limits import (
+    RATE_LIMIT_FIELDS_KEY,
+    RATE_LIMIT_SETTLE_KEY,
+    Outcome,
+    needs_settling,
+    response_fields,
+)
+
+if TYPE_CHECKING:
+    from server.runtime import Runtime
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+def _header_values(scope: Scope) -> dict[bytes, bytes]:
+    return dict(scope["headers"])
+
+
+def request_gate(runtime: Runtime) -> type:
+    """The middleware class, bound to this worker's runtime."""
+    in_flight = runtime.in_flight
+
+    class RequestGate:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await self.app(scope, receive, send)
+                return
+            in_flight.count += 1
+            try:
+                await self._gate(scope, receive, send)
+            finally:
+                in_flight.count -= 1
+
+        async def _gate(self, scope: Scope, receive: Receive, send: Send) -> None:
+            headers = _header_values(scope)
+            method = scope.get("method", "GET")
+            if (
+                method in _BODY_METHODS
+                and _has_body(headers)
+                and not _is_json(headers.get(b"content-type", b""))
+            ):
+                raise UnsupportedMediaType(
+                    "Request bodies must be application/json",
+                    headers={"Accept-Post": "application/json"},
+                )
+            opt: dict[str, Any] = scope["route_handler"].opt
+            limits = runtime.rate_limits
+            outcomes: list[Outcome] = []
+            api = scope["path"].startswith("/api/")
+            address = ""
+            if limits is not None:
+                address = client_address(scope, headers, limits.trusted_proxies)
+                policies = limits.for_route(opt, api, by_user=False)
+                if policies:
+                    await limits.enforce(policies, f"ip:{address}", outcomes)
+            token = bearer_token(headers.get(b"authorization"), headers.get(b"cookie"))
+            identity = await authorize(runtime, opt, token)
+            if identity is not None:
+                scope[IDENTITY_KEY] = identity  # type: ignore[literal-required]
+            if limits is not None:
+                policies = limits.for_route(opt, api, by_user=True)
+                if policies:
+                    key = f"u:{identity.user_id}" if identity is not None else f"ip:{address}"
+                    await limits.enforce(policies, key, outcomes)
+            if outcomes:
+                # The before-send hook appends them; settling waits for the status.
+                scope[RATE_LIMIT_FIELDS_KEY] = [  # type: ignore[literal-required]
+                    (name.lower().encode(), value.encode())
+                    for name, value in response_fields(outcomes).items()
+                ]
+                if needs_settling(outcomes):
+                    scope[RATE_LIMIT_SETTLE_KEY] = outcomes  # type: ignore[literal-required]
+            await self.app(scope, receive, send)
+
+    return RequestGate
+
+
+def _has_body(headers: dict[bytes, bytes]) -> bool:
+    length = headers.get(b"content-length")
+    if length is not None:
+        return length.strip() not in (b"", b"0")
+    return b"transfer-encoding" in headers

@@ -291,3 +291,48 @@ async def test_verify_email_through_the_mailed_token(
     assert (await http.post("/api/auth/verify-email", json={"token": token})).status_code == 400
     profile = await http.get("/api/users/profile", headers=account.auth)
     assert profile.json()["isEmailVerified"] is True
+
+
+async def test_a_weaker_stored_hash_is_rehashed_at_the_next_good_login(
+    http: httpx.AsyncClient, database_url: str
+) -> None:
+    import argon2
+    import psycopg
+
+    account = await register(http)
+    weak = argon2.PasswordHasher(memory_cost=8192, time_cost=1, parallelism=1).hash(GOOD_PASSWORD)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute(
+            "UPDATE users SET password_hash = %s WHERE id = %s", (weak, account.user_id)
+        )
+        assert (await login(http, account.email)).token
+        cur = await conn.execute(
+            "SELECT password_hash FROM users WHERE id = %s", (account.user_id,)
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    assert row[0].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert (await login(http, account.email)).token
+
+
+async def test_an_expired_reset_token_is_refused(
+    http: httpx.AsyncClient, mail_dir: Path, database_url: str
+) -> None:
+    import psycopg
+
+    account = await register(http)
+    assert (
+        await http.post("/api/auth/forgot-password", json={"email": account.email})
+    ).status_code == 202
+    token = await _wait_for_mail(mail_dir, account.email, "Reset")
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute(
+            "UPDATE one_time_tokens SET expires_at = now() - interval '1 second'"
+            " WHERE user_id = %s AND purpose = 'password_reset'",
+            (account.user_id,),
+        )
+    response = await http.post(
+        "/api/auth/reset-password", json={"token": token, "newPassword": "never applied pass 5"}
+    )
+    assert response.status_code == 400
+    assert (await login(http, account.email)).token

@@ -84,8 +84,10 @@ class Harness:
         self.files: dict[str, Path] = {}
         self.ceilings: CeilingBench | None = None
         self.server: GranianServer | None = None
+        self.variants: dict[tuple[tuple[str, str], ...], GranianServer] = {}
         self.server_reason = "server not started"
         self.seeded: list[SeededSession] = []
+        self._next_unused = 0
         self.tokens_reason = "pending: not seeded"
         self.open_loop_points: list[dict[str, Any]] = []
         self._stack = contextlib.ExitStack()
@@ -222,6 +224,22 @@ class Harness:
         self.server, self.server_reason = server, ""
         self.progress.step(f"server ready ({len(server.processes())} processes)")
 
+    def _variant_server(self, changes: tuple[tuple[str, str], ...]) -> GranianServer:
+        """The server under test with some settings changed, started on first use."""
+        variant = self.variants.get(changes)
+        if variant is not None:
+            return variant
+        assert self.server is not None
+        env = {**self.server.env, **dict(changes)}
+        variant = dataclasses.replace(
+            self.server, port=free_port(), env=env, log_path=self.logs / "server-variant.log"
+        )
+        self.progress.step(f"starting a second server with {dict(changes)} on port {variant.port}")
+        variant.start(ready_timeout=60)
+        self._stack.callback(variant.stop)
+        self.variants[changes] = variant
+        return variant
+
     def _migrate(self) -> None:
         """Apply the server's migrations to the run's database (when the server has them)."""
         module_name, func_name = MIGRATIONS.split(":")
@@ -233,20 +251,37 @@ class Harness:
         applied = asyncio.run(getattr(module, func_name)(self.dsn))
         self.progress.step(f"migrations applied: {applied or 'none pending'}")
 
-    def _seed(self, tmp: Path) -> None:
+    def _seed_more(self, count: int) -> list[SeededSession]:
         assert self.dsn is not None
+        from benchmarks.seed import seed_sessions
+
+        return asyncio.run(seed_sessions(self.dsn, count, jwt_secret=self.o.jwt_secret))
+
+    def _take_sessions(self, n: int) -> list[SeededSession]:
+        """``n`` sessions no earlier run has used (seeding more when needed).
+
+        Open-loop mixes rotate refresh tokens, and presenting an already-rotated refresh token
+        revokes the session, so every run gets sessions of its own.
+        """
+        missing = self._next_unused + n - len(self.seeded)
+        if missing > 0:
+            self.progress.step(f"seeding {missing:,} more sessions")
+            self.seeded.extend(self._seed_more(missing))
+        taken = self.seeded[self._next_unused : self._next_unused + n]
+        self._next_unused += n
+        return taken
+
+    def _seed(self, tmp: Path) -> None:
         profile = self.o.profile
         sessions = [
             s.sessions or profile.open_loop_sessions
             for s in self.scenarios
             if s.engine == "open-loop" and s.needs_tokens
         ]
-        count = max([profile.tokens, *sessions, *profile.search_counts])
+        count = profile.tokens + max(sessions, default=0)
         self.progress.step(f"seeding {count:,} sessions")
         try:
-            from benchmarks.seed import seed_sessions
-
-            seeded = asyncio.run(seed_sessions(self.dsn, count, jwt_secret=self.o.jwt_secret))
+            seeded = self._seed_more(count)
         except (NotImplementedError, ImportError) as exc:
             self.tokens_reason = f"pending: seeding unavailable ({exc})"
             self.progress.step(self.tokens_reason)
@@ -257,7 +292,7 @@ class Harness:
             self.record.notes.append(self.tokens_reason)
             return
         self.seeded, self.tokens_reason = seeded, ""
-        rotation = seeded[: profile.tokens]
+        rotation = self._take_sessions(profile.tokens)  # closed loop: access tokens only
         self.files["tokens"] = write_tokens(tmp / "tokens.txt", rotation)
         self.files["login_bodies"] = write_login_bodies(tmp / "login_bodies.txt", rotation)
         self.progress.step(f"seeded {len(seeded):,} sessions")
@@ -314,6 +349,8 @@ class Harness:
         return result
 
     def _target(self, s: Scenario) -> GranianServer:
+        if s.needs_server and s.server_env:
+            return self._variant_server(s.server_env)
         if s.needs_server:
             assert self.server is not None
             return self.server
@@ -405,7 +442,8 @@ class Harness:
 
     def _credentials(self, n: int) -> list[SessionCredentials]:
         return [
-            SessionCredentials(x.access_token, x.refresh_token, x.user_id) for x in self.seeded[:n]
+            SessionCredentials(x.access_token, x.refresh_token, x.user_id)
+            for x in self._take_sessions(n)
         ]
 
     def _open_loop_once(

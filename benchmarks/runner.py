@@ -61,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="extra/overriding environment variable of the server (repeatable)",
     )
-    srv.add_argument("--limited-path", default=RouteConfig.limited_path, help="rate-limited route")
     srv.add_argument(
-        "--unlimited-path", default=RouteConfig.unlimited_path, help="same, no limiter"
+        "--limited-path",
+        default=RouteConfig.limited_path,
+        help="route measured with the rate limiter and, on a second server, without it",
     )
     srv.add_argument("--refresh-path", default=RouteConfig.refresh_path, help="token refresh route")
     srv.add_argument(
@@ -119,7 +120,6 @@ def _run(args: argparse.Namespace, profile: Profile, env_overrides: dict[str, st
     )
     routes = RouteConfig(
         limited_path=args.limited_path,
-        unlimited_path=args.unlimited_path,
         refresh_path=args.refresh_path,
         interval_s=args.interval,
     )

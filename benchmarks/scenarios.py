@@ -110,6 +110,7 @@ class Scenario:
     steady_s: float | None = None  # open-loop; default from the profile
     search: bool = False  # open-loop: also search the largest passing session count
     fresh_server: bool = False  # restart the server first (memory is measured from its idle)
+    server_env: tuple[tuple[str, str], ...] = ()  # a second server, with these settings changed
     profiles: frozenset[str] = frozenset({"quick", "full"})
 
     @property
@@ -179,8 +180,7 @@ PROFILES: dict[str, Profile] = {
 class RouteConfig:
     """Paths that differ between deployments of the server under test."""
 
-    limited_path: str = "/api/bench/limited"
-    unlimited_path: str = "/api/bench/unlimited"
+    limited_path: str = "/api/auth/me"  # measured on a server with the limiter and one without
     refresh_path: str = "/api/auth/refresh"
     interval_s: float = 2.0
     extra: dict[str, str] = field(default_factory=dict)
@@ -193,9 +193,11 @@ OPEN_LOOP_TARGETS = (Check("p99_ms", "<", 250), NO_ERRORS)
 def session_mix(routes: RouteConfig) -> tuple[MixEntry, ...]:
     """Default request mix of an authenticated session."""
     return (
-        MixEntry(70, "GET", "/api/auth/me"),
-        MixEntry(20, "GET", "/api/users/profile"),
-        MixEntry(8, "PUT", "/api/users/preferences", body=PREFERENCES_BODY),
+        MixEntry(60, "GET", "/api/auth/me"),
+        MixEntry(15, "GET", "/api/users/profile"),
+        MixEntry(8, "GET", "/api/users/preferences"),
+        MixEntry(5, "PUT", "/api/users/preferences", body=PREFERENCES_BODY),
+        MixEntry(10, "GET", "/api/auth/sessions"),
         refresh_entry(2, routes.refresh_path),
     )
 
@@ -255,15 +257,16 @@ def build_scenarios(
         Scenario(
             "not-limited",
             "wrk",
-            "route without the rate limiter",
-            path=routes.unlimited_path,
+            "the route on a server with the rate limiter switched off",
+            path=routes.limited_path,
             ceiling="json",
             checks=(NO_ERRORS,),
+            server_env=(("RATE_LIMIT_ENABLED", "false"),),
         ),
         Scenario(
             "rate-limited",
             "wrk",
-            "same route behind the rate limiter",
+            "the same route behind the rate limiter",
             path=routes.limited_path,
             ceiling="scenario:not-limited",
             checks=(Check("ratio", ">=", 0.9), NO_ERRORS),

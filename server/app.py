@@ -16,6 +16,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from server.errors import exception_handlers
+from server.http.compression import CompressionWhenAsked
 from server.http.gate import request_gate
 from server.http.response_fields import add_response_fields
 from server.routes.auth import AuthController
@@ -66,7 +67,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         exception_handlers=exception_handlers(expose_traces=settings.is_development),
         cors_config=_cors(settings),
         compression_config=CompressionConfig(
-            backend="brotli", brotli_gzip_fallback=True, minimum_size=1024
+            backend="brotli",
+            brotli_gzip_fallback=True,
+            minimum_size=1024,
+            middleware_class=CompressionWhenAsked,
         ),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

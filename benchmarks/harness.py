@@ -35,6 +35,7 @@ from benchmarks.inputs import write_body, write_login_bodies, write_synthetic_to
 from benchmarks.opensim.mix import SessionCredentials
 from benchmarks.opensim.search import SessionTarget, find_max_sessions
 from benchmarks.opensim.simulate import OpenLoopResult
+from benchmarks.profiling import profile_under_load
 from benchmarks.progress import Progress
 from benchmarks.results import RunRecord, ScenarioResult, evaluate
 from benchmarks.scenarios import CEILINGS, Profile, RouteConfig, Scenario, build_scenarios
@@ -129,6 +130,7 @@ class Harness:
             try:
                 for scenario in self.scenarios:
                     self.record.scenarios.append(self.run_scenario(scenario))
+                self._profile_slowest()
                 if self.o.profile.recheck_ceilings:
                     self.ceilings.measure("after")
             finally:
@@ -509,6 +511,36 @@ class Harness:
         result.metrics["max_sessions"] = outcome.best or 0
         result.details["search"] = {"steps": outcome.steps, "stopped": outcome.stopped}
         self.progress.step(f"{s.name}: largest passing session count {outcome.best or 0:,}")
+
+    def _profile_slowest(self) -> None:
+        """py-spy the closed-loop scenario furthest below its ratio target (when any is)."""
+        by_name = {s.name: s for s in self.scenarios}
+        shortfalls = []
+        for result in self.record.scenarios:
+            scenario = by_name.get(result.name)
+            ratio = result.metrics.get("ratio")
+            target = (
+                next((c.limit for c in scenario.checks if c.metric == "ratio"), None)
+                if (scenario)
+                else None
+            )
+            if scenario and scenario.engine == "wrk" and ratio and target and ratio < target:
+                shortfalls.append((ratio / target, scenario))
+        if not shortfalls:
+            return
+        _, slowest = min(shortfalls, key=lambda item: item[0])
+        target = self._target(slowest)
+        workers = [p for p in target.processes()[1:] if p.is_running()]
+        if not workers:
+            return
+        raw = self.logs / f"profile-{slowest.name}.txt"
+        self.progress.step(f"profiling {slowest.name} with py-spy (pid {workers[0].pid})")
+        summary = profile_under_load(
+            self._wrk_job(slowest, target), workers[0].pid, raw,
+            seconds=self.o.profile.wrk_duration_s, wrk_path=self.o.wrk_path,
+        )  # fmt: skip
+        summary.update(scenario=slowest.name, raw=str(raw.relative_to(self.logs.parent)))
+        self.record.hotspots = summary
 
     # -- verdicts ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.plots import open_loop_plot, throughput_plot
+from benchmarks.profiling import render as render_profile
 
 VERDICT = {
     "pass": "**PASS**",
@@ -122,6 +123,7 @@ def render_markdown(run: dict[str, Any]) -> str:
     ]
     if notes:
         out += ["", "## Reasons", "", *notes]
+    out += render_profile(run.get("hotspots") or {})
     if run.get("notes"):
         out += ["", "## Notes", "", *[f"- {n}" for n in run["notes"]]]
     plots = run.get("plots", [])

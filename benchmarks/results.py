@@ -83,6 +83,7 @@ class RunRecord:
     ceilings: dict[str, ScenarioResult] = field(default_factory=dict)
     scenarios: list[ScenarioResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    hotspots: dict[str, Any] = field(default_factory=dict)
     finished_at: str | None = None
     duration_s: float = 0.0
     interrupted: bool = False
@@ -99,6 +100,7 @@ class RunRecord:
             "ceilings": {k: v.to_dict() for k, v in self.ceilings.items()},
             "scenarios": [s.to_dict() for s in self.scenarios],
             "notes": list(self.notes),
+            "hotspots": self.hotspots,
             "summary": self.summary(),
         }
 

@@ -43,7 +43,6 @@ logger = logging.getLogger("sevenp.runtime")
 @dataclass(slots=True)
 class Runtime:
     settings: Settings
-    database_url: str
     pool: Pool
     redis: aioredis.Redis | None
     health: HealthActor
@@ -53,8 +52,6 @@ class Runtime:
     supervisor: Supervisor
     tokens: TokenIssuer
     verified_tokens: VerifiedTokens
-    hasher: PasswordHasher
-    rate_limiter: RateLimitActor
     rate_limits: RateLimits | None
     accounts: Accounts
     auth: Authentication
@@ -223,7 +220,6 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
     )
     return Runtime(
         settings=settings,
-        database_url=settings.database_url,
         pool=pool,
         redis=redis,
         health=health,
@@ -233,8 +229,6 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         supervisor=supervisor,
         tokens=tokens,
         verified_tokens=VerifiedTokens(tokens),
-        hasher=hasher,
-        rate_limiter=rate_limiter,
         rate_limits=(
             RateLimits(rate_limiter, policies, settings.trusted_proxies)
             if settings.rate_limit_enabled

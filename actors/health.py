@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 from anyio.abc import TaskStatus
@@ -39,13 +39,6 @@ class CheckResult:
     error: str | None = None
 
 
-@dataclass(slots=True)
-class _Flags:
-    draining: bool = False
-    failed: str | None = None
-    extra: dict[str, Callable[[], CheckResult]] = field(default_factory=dict)
-
-
 class HealthActor(Actor):
     """Runs every probe concurrently each interval, each under a deadline."""
 
@@ -57,12 +50,14 @@ class HealthActor(Actor):
         self._results: dict[str, CheckResult] = {
             p.name: CheckResult(p.name, "unknown", p.required) for p in probes
         }
-        self._flags = _Flags()
+        self._draining = False
+        self._failed: str | None = None
+        self._derived: dict[str, Callable[[], CheckResult]] = {}
         self._probe_runs = 0
 
     @property
     def ready(self) -> bool:
-        if self._flags.draining or self._flags.failed is not None:
+        if self._draining or self._failed is not None:
             return False
         return all(
             r.status != "down" and r.status != "unknown" for r in self.checks() if r.required
@@ -70,21 +65,21 @@ class HealthActor(Actor):
 
     @property
     def draining(self) -> bool:
-        return self._flags.draining
+        return self._draining
 
     def begin_draining(self) -> None:
-        self._flags.draining = True
+        self._draining = True
 
     def mark_failed(self, reason: str) -> None:
         """Supervision gave up: not ready until the process is replaced."""
-        self._flags.failed = reason
+        self._failed = reason
 
     def add_derived_check(self, name: str, derive: Callable[[], CheckResult]) -> None:
         """A check computed from in-process state (e.g. an actor's link), read at request time."""
-        self._flags.extra[name] = derive
+        self._derived[name] = derive
 
     def checks(self) -> list[CheckResult]:
-        derived = [derive() for derive in self._flags.extra.values()]
+        derived = [derive() for derive in self._derived.values()]
         return [*self._results.values(), *derived]
 
     def details(self) -> Mapping[str, object]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
 
 
@@ -15,5 +13,4 @@ class ApiResponse(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=Tr
     """Response bodies: camelCase on the wire, unset fields left out."""
 
 
-NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 MAX_PAGE_SIZE = 100

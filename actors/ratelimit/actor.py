@@ -24,7 +24,7 @@ from anyio.abc import TaskStatus
 from redis.asyncio import Redis
 
 from actors.base import Actor
-from actors.ratelimit.gcra import Decision, GcraStore
+from actors.ratelimit.gcra import Decision, GcraStore, backlog_decision
 from actors.ratelimit.policy import RatePolicy
 from actors.ratelimit.redis_sync import GlobalBudgetSync, StrictLimiter
 
@@ -83,32 +83,26 @@ class RateLimitActor(Actor):
         return "synced" if self._redis_up else "degraded"
 
     def admit_local(self, policy: RatePolicy, key: str) -> int:
-        """`check_local` on the hot path: `GcraStore.admit`'s answer, no Decision built."""
-        if self._redis is None:
-            admitted = self._store.admit(policy, key)
-        elif self._redis_up:
-            admitted = self._store.admit(policy, key)
-            if admitted >= 0:
-                self._sync.record(policy, key)
-        else:
-            self._counts["fallback_decisions"] += 1
-            admitted = self._store.admit(self._share(policy), key)
-        self._counts["allowed" if admitted >= 0 else "limited"] += 1
-        return admitted
+        """A general policy's decision on the hot path: `GcraStore.admit`'s answer, no I/O."""
+        return self._admit_local(policy, key)[1]
 
     def check_local(self, policy: RatePolicy, key: str) -> Decision:
-        """A general policy's decision: no I/O, whatever the state of Redis."""
-        if self._redis is None:
-            decision = self._store.check(policy, key)
-        elif self._redis_up:
-            decision = self._store.check(policy, key)
-            if decision.allowed:
-                self._sync.record(policy, key)
-        else:
+        """`admit_local` as a full Decision."""
+        decided, admitted = self._admit_local(policy, key)
+        return backlog_decision(decided, admitted)
+
+    def _admit_local(self, policy: RatePolicy, key: str) -> tuple[RatePolicy, int]:
+        """The policy actually applied (the instance's share while Redis is down) and the answer."""
+        if self._redis is not None and not self._redis_up:
             self._counts["fallback_decisions"] += 1
-            decision = self._store.check(self._share(policy), key)
-        self._count(decision)
-        return decision
+            policy = self._share(policy)
+            admitted = self._store.admit(policy, key)
+        else:
+            admitted = self._store.admit(policy, key)
+            if admitted >= 0 and self._redis is not None:
+                self._sync.record(policy, key)
+        self._counts["allowed" if admitted >= 0 else "limited"] += 1
+        return policy, admitted
 
     async def check(self, policy: RatePolicy, key: str) -> Decision:
         """Any policy: strict ones ask Redis (falling back locally), others are `check_local`."""
@@ -123,10 +117,7 @@ class RateLimitActor(Actor):
             else:
                 self._count(decision)
                 return decision
-        self._counts["fallback_decisions"] += 1
-        decision = self._store.check(self._share(policy), key)
-        self._count(decision)
-        return decision
+        return self.check_local(policy, key)
 
     async def refund(self, policy: RatePolicy, key: str) -> None:
         """Give one unit back (a successful request of a skip-successful policy)."""

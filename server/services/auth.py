@@ -100,7 +100,7 @@ class IssuedTokens:
     user: User | None = None
 
 
-def _policy_errors(password: str, context: Sequence[str], field: str) -> None:
+def enforce_password_policy(password: str, context: Sequence[str], field: str) -> None:
     try:
         check_password_policy(password, context=context)
     except PasswordPolicyError as exc:
@@ -136,7 +136,9 @@ class Authentication:
     async def register(
         self, *, email: str, password: str, first_name: str, last_name: str, client: ClientInfo
     ) -> IssuedTokens:
-        _policy_errors(password, [email.split("@", 1)[0], first_name, last_name], "password")
+        enforce_password_policy(
+            password, [email.split("@", 1)[0], first_name, last_name], "password"
+        )
         password_hash = await self._hasher.hash(password)
         refresh = new_opaque_token()
         verification = new_opaque_token()
@@ -354,7 +356,7 @@ class Authentication:
         self._mail.poke()
 
     async def reset_password(self, token: str, new_password: str) -> None:
-        _policy_errors(new_password, [], "newPassword")
+        enforce_password_policy(new_password, [], "newPassword")
         password_hash = await self._hasher.hash(new_password)
         async with self._pool.connection() as conn, conn.transaction():
             user_id = await self._consume(conn, token, "password_reset")
@@ -423,7 +425,7 @@ class Authentication:
             raise NotFound("User not found")
         if not await self._hasher.verify(row[0], current):
             raise Unauthorized("The current password is wrong")
-        _policy_errors(new, [row[1].split("@", 1)[0], row[2], row[3]], "newPassword")
+        enforce_password_policy(new, [row[1].split("@", 1)[0], row[2], row[3]], "newPassword")
         password_hash = await self._hasher.hash(new)
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute(

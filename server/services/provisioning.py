@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import psycopg
 
-from schemas.problem import FieldError
-from server.errors import Conflict, ValidationFailed
-from server.security.passwords import (
-    Argon2Settings,
-    PasswordHasher,
-    PasswordPolicyError,
-    check_password_policy,
-)
+from server.errors import Conflict
+from server.security.passwords import Argon2Settings, PasswordHasher
+from server.services.auth import enforce_password_policy
 from server.settings import Settings
 
 
@@ -26,13 +21,7 @@ async def create_user(
     settings: Settings,
 ) -> str:
     """Create a verified, active account with any role; return its id."""
-    try:
-        check_password_policy(password, context=[email.split("@", 1)[0], first_name, last_name])
-    except PasswordPolicyError as exc:
-        raise ValidationFailed(
-            "The password does not meet the password policy",
-            details=[FieldError(field="password", message=r) for r in exc.reasons],
-        ) from None
+    enforce_password_policy(password, [email.split("@", 1)[0], first_name, last_name], "password")
     hasher = PasswordHasher(
         Argon2Settings(
             memory_kib=settings.argon2_memory_kib,

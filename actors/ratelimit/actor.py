@@ -1,7 +1,7 @@
 """Rate-limit actor: GCRA decisions in process, a cluster budget synced to Redis in batches.
 
-A decision for a general policy is a local computation (`GcraStore.check`) plus an in-memory
-record of the units used; every `flush_seconds` the actor sends what it used to Redis in one
+A decision for a general policy is a local computation (`GcraStore.admit`) that also counts the
+unit for the cluster sync; every `flush_seconds` the actor sends what it used to Redis in one
 round trip and merges back the cluster's backlog, so N instances together admit the policy's
 limit (with the bounded over-admission stated in `redis_sync`). Strict policies (login,
 password reset) are decided atomically in Redis, one round trip each.
@@ -53,14 +53,24 @@ class RateLimitActor(Actor):
         self._prefix = prefix
         self._flush_seconds = flush_seconds
         self._timeout = redis_timeout
-        self._store = GcraStore(max_keys=max_keys, clock=clock)
         self._sync = GlobalBudgetSync(prefix=prefix)
+        self._store = GcraStore(
+            max_keys=max_keys,
+            clock=clock,
+            pending_for=None if redis is None else self._sync.pending_for,
+        )
+        self._fallback = GcraStore(max_keys=max_keys, clock=clock)
         self._strict = StrictLimiter(prefix=prefix)
         self._policies: dict[str, RatePolicy] = {}
         self._shares: dict[str, RatePolicy] = {}
         self._redis_up = redis is not None
         self._instances = 1
-        self._counts = {"allowed": 0, "limited": 0, "fallback_decisions": 0, "flush_failures": 0}
+        self._counts = {"limited_in_redis": 0, "fallback_decisions": 0, "flush_failures": 0}
+        self.admit: Callable[[RatePolicy, str], int] = self._store.admit
+        """A general policy's decision on the hot path, no I/O: `GcraStore.admit`'s answer
+        from the store the current mode decides in (the instance's share while Redis is down)."""
+        self.on_change: Callable[[], None] | None = None
+        """Called when what `applied` answers may have changed (Redis lost or back, shares)."""
 
     @property
     def degraded(self) -> bool:
@@ -68,13 +78,15 @@ class RateLimitActor(Actor):
 
     def details(self) -> Mapping[str, object]:
         return {
-            **self._counts,
-            "keys": len(self._store),
+            "limited": self._store.refused
+            + self._fallback.refused
+            + self._counts["limited_in_redis"],
+            "fallback_decisions": self._counts["fallback_decisions"],
+            "flush_failures": self._counts["flush_failures"],
+            "keys": len(self._store) + len(self._fallback),
             "pending_sync": len(self._sync),
             "instances": self._instances,
-            "mode": "local"
-            if self._redis is None
-            else ("synced" if self._redis_up else "degraded"),
+            "mode": self._mode(),
         }
 
     def _mode(self) -> str:
@@ -82,27 +94,16 @@ class RateLimitActor(Actor):
             return "local"
         return "synced" if self._redis_up else "degraded"
 
-    def admit_local(self, policy: RatePolicy, key: str) -> int:
-        """A general policy's decision on the hot path: `GcraStore.admit`'s answer, no I/O."""
-        return self._admit_local(policy, key)[1]
+    def _admit_fallback(self, policy: RatePolicy, key: str) -> int:
+        self._counts["fallback_decisions"] += 1
+        return self._fallback.admit(self._share(policy), key)
 
     def check_local(self, policy: RatePolicy, key: str) -> Decision:
-        """`admit_local` as a full Decision."""
-        decided, admitted = self._admit_local(policy, key)
-        return backlog_decision(decided, admitted)
-
-    def _admit_local(self, policy: RatePolicy, key: str) -> tuple[RatePolicy, int]:
-        """The policy actually applied (the instance's share while Redis is down) and the answer."""
-        if self._redis is not None and not self._redis_up:
-            self._counts["fallback_decisions"] += 1
-            policy = self._share(policy)
-            admitted = self._store.admit(policy, key)
-        else:
-            admitted = self._store.admit(policy, key)
-            if admitted >= 0 and self._redis is not None:
-                self._sync.record(policy, key)
-        self._counts["allowed" if admitted >= 0 else "limited"] += 1
-        return policy, admitted
+        """`admit` as a full Decision."""
+        if self.degraded:
+            share = self._share(policy)
+            return backlog_decision(share, self._admit_fallback(policy, key))
+        return backlog_decision(policy, self._store.admit(policy, key))
 
     async def check(self, policy: RatePolicy, key: str) -> Decision:
         """Any policy: strict ones ask Redis (falling back locally), others are `check_local`."""
@@ -115,7 +116,8 @@ class RateLimitActor(Actor):
             except Exception as exc:
                 self._link_lost(exc)
             else:
-                self._count(decision)
+                if not decision.allowed:
+                    self._counts["limited_in_redis"] += 1
                 return decision
         return self.check_local(policy, key)
 
@@ -128,10 +130,10 @@ class RateLimitActor(Actor):
             except Exception as exc:
                 self._link_lost(exc)
             return
-        target = self._share(policy) if self.degraded else policy
-        self._store.refund(target, key)
-        if self._redis is not None and self._redis_up and not policy.strict:
-            self._sync.record(policy, key, -1.0)
+        if self.degraded:
+            self._fallback.refund(self._share(policy), key)
+        else:
+            self._store.refund(policy, key)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -140,6 +142,7 @@ class RateLimitActor(Actor):
         while True:
             await anyio.sleep(self._flush_seconds)
             self._store.sweep(_SWEEP_PER_TICK)
+            self._fallback.sweep(_SWEEP_PER_TICK)
             if redis is None:
                 continue
             now = anyio.current_time()
@@ -159,10 +162,10 @@ class RateLimitActor(Actor):
             self._link_lost(exc)
             return
         self._link_back()
-        for (name, key), backlog in backlogs.items():
+        for name, by_key in backlogs.items():
             policy = self._policies.get(name)
             if policy is not None:
-                self._store.merge_remote(policy, key, backlog)
+                self._store.merge_remote(policy, by_key)
 
     async def _heartbeat(self, redis: Redis) -> None:
         members = f"{self._prefix}rl:instances"
@@ -183,28 +186,40 @@ class RateLimitActor(Actor):
         if count != self._instances:
             self._instances = count
             self._shares.clear()
+            self._mode_changed()
 
     def register(self, policy: RatePolicy) -> None:
         """Make a policy known, so the cluster backlog flushed for it can be merged back."""
         self._policies[policy.name] = policy
 
+    def applied(self, policy: RatePolicy) -> RatePolicy:
+        """The policy this instance enforces for `policy` now: its share while Redis is down."""
+        return self._share(policy) if self.degraded else policy
+
     def _share(self, policy: RatePolicy) -> RatePolicy:
         share = self._shares.get(policy.name)
         if share is None:
             limit = max(1, math.floor(policy.limit / self._instances))
-            share = replace(policy, name=f"{policy.name}~share", limit=limit)
+            share = replace(policy, limit=limit)
             self._shares[policy.name] = share
         return share
 
-    def _count(self, decision: Decision) -> None:
-        self._counts["allowed" if decision.allowed else "limited"] += 1
+    def _mode_changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _link_lost(self, exc: BaseException) -> None:
-        if self._redis_up:
-            logger.warning("rate limits: Redis unreachable (%r); local fallback", exc)
+        if not self._redis_up:
+            return
+        logger.warning("rate limits: Redis unreachable (%r); local fallback", exc)
         self._redis_up = False
+        self.admit = self._admit_fallback
+        self._mode_changed()
 
     def _link_back(self) -> None:
-        if not self._redis_up:
-            logger.info("rate limits: Redis back; cluster budget synced again")
+        if self._redis_up:
+            return
+        logger.info("rate limits: Redis back; cluster budget synced again")
         self._redis_up = True
+        self.admit = self._store.admit
+        self._mode_changed()

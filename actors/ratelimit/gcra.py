@@ -7,6 +7,9 @@ max(TAT, now) + cost * I - now <= B, and then TAT advances to that value. Guaran
 admitted for one key at times within any closed interval of length L total at most
 limit + floor(L / I) -- a full burst of `limit` at once, then one unit per I.
 
+A store built with `pending_for` also tracks, per policy, the net units each key was admitted
+(refunds subtract) in the dict that callback hands it: what the cluster sync sends to Redis.
+
 A key whose TAT <= now is a full bucket, indistinguishable from an absent key, so it is dropped:
 every insert sweeps a couple of keys from the least-recently-used end, stopping at the first live
 one, and `sweep()` reclaims more on demand. The number of keys is capped; at the cap the
@@ -15,9 +18,10 @@ least-recently-used key of the largest policy table is evicted.
 
 from __future__ import annotations
 
+import time
 import tracemalloc
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from actors.ratelimit.policy import GENERAL, RatePolicy
@@ -69,29 +73,50 @@ def decision_from_backlog(
     return Decision(False, limit, remaining, reset_after, retry_after)
 
 
-class _Table:
-    __slots__ = ("burst", "interval", "policy", "tats")
+PendingUnits = dict[str, float]
+"""Net units admitted per key since the tracker last took them."""
 
-    def __init__(self, policy: RatePolicy, tats: OrderedDict[str, int]) -> None:
+
+class _Table:
+    __slots__ = ("burst", "interval", "pending", "policy", "tats")
+
+    def __init__(
+        self, policy: RatePolicy, tats: OrderedDict[str, int], pending: PendingUnits | None
+    ) -> None:
         self.policy = policy
         self.interval = interval_ticks(policy, NS_PER_SECOND)
         self.burst = policy.limit * self.interval
         self.tats = tats
+        self.pending = pending
+
+
+def _nanoseconds(clock: Callable[[], float]) -> Callable[[], int]:
+    if clock is time.monotonic:
+        return time.monotonic_ns
+    return lambda: round(clock() * NS_PER_SECOND)
 
 
 class GcraStore:
     """Per-(policy, key) TATs in nanoseconds since the store's creation, bounded and expiring."""
 
-    __slots__ = ("_clock", "_epoch", "_max_keys", "_size", "_tables")
+    __slots__ = ("_clock", "_epoch", "_max_keys", "_pending_for", "_size", "_tables", "refused")
 
-    def __init__(self, *, max_keys: int = 1_000_000, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        max_keys: int = 1_000_000,
+        clock: Callable[[], float],
+        pending_for: Callable[[RatePolicy], PendingUnits] | None = None,
+    ) -> None:
         if max_keys < 1:
             raise ValueError(f"max_keys must be >= 1: {max_keys}")
-        self._clock = clock
-        self._epoch = clock()
+        self._clock = _nanoseconds(clock)
+        self._epoch = self._clock()
         self._max_keys = max_keys
+        self._pending_for = pending_for
         self._tables: dict[str, _Table] = {}
         self._size = 0
+        self.refused = 0
 
     def __len__(self) -> int:
         return self._size
@@ -106,11 +131,11 @@ class GcraStore:
         if table is None or table.policy is not policy:
             table = self._table(policy)
         tats = table.tats
-        now = round((self._clock() - self._epoch) * NS_PER_SECOND)
+        now = self._clock() - self._epoch
         tat = tats.get(key)
-        backlog = 0 if tat is None or tat < now else tat - now
-        after = backlog + table.interval
+        after = (tat - now if tat is not None and tat > now else 0) + table.interval
         if after > table.burst:
+            self.refused += 1
             if tat is not None:
                 tats.move_to_end(key)
             return table.burst - after - 1
@@ -119,6 +144,9 @@ class GcraStore:
         else:
             tats[key] = now + after
             tats.move_to_end(key)
+        pending = table.pending
+        if pending is not None:
+            pending[key] = pending.get(key, 0) + 1
         return after
 
     def check(self, policy: RatePolicy, key: str, cost: int = 1) -> Decision:
@@ -133,6 +161,7 @@ class GcraStore:
         backlog = 0 if tat is None or tat < now else tat - now
         after = backlog + cost * interval
         if after > table.burst:
+            self.refused += 1
             if tat is not None:
                 tats.move_to_end(key)
             return decision_from_backlog(limit, interval, backlog, False, cost, NS_PER_SECOND)
@@ -141,6 +170,8 @@ class GcraStore:
         else:
             tats[key] = now + after
             tats.move_to_end(key)
+        if table.pending is not None:
+            table.pending[key] = table.pending.get(key, 0) + cost
         return decision_from_backlog(limit, interval, after, True, cost, NS_PER_SECOND)
 
     def peek(self, policy: RatePolicy, key: str) -> Decision:
@@ -159,6 +190,8 @@ class GcraStore:
         if cost < 1:
             raise ValueError(f"cost must be >= 1: {cost}")
         table = self._table(policy)
+        if table.pending is not None:
+            table.pending[key] = table.pending.get(key, 0) - cost
         tat = table.tats.get(key)
         if tat is None:
             return
@@ -169,19 +202,21 @@ class GcraStore:
         else:
             table.tats[key] = tat
 
-    def merge_remote(self, policy: RatePolicy, key: str, backlog: float) -> None:
-        """Raise the key's backlog to at least `backlog` units: the cluster view from a sync."""
-        if backlog <= 0:
-            return
+    def merge_remote(self, policy: RatePolicy, backlogs: Mapping[str, float]) -> None:
+        """Raise each key's backlog to at least the given units: the cluster view from a sync."""
         table = self._table(policy)
+        tats, interval = table.tats, table.interval
         now = self._now()
-        target = now + round(backlog * table.interval)
-        tat = table.tats.get(key)
-        if tat is None:
-            self._insert(table.tats, key, target, now)
-        elif target > tat:
-            table.tats[key] = target
-            table.tats.move_to_end(key)
+        for key, backlog in backlogs.items():
+            if backlog <= 0:
+                continue
+            target = now + round(backlog * interval)
+            tat = tats.get(key)
+            if tat is None:
+                self._insert(tats, key, target, now)
+            elif target > tat:
+                tats[key] = target
+                tats.move_to_end(key)
 
     def sweep(self, max_items: int) -> int:
         """Drop up to `max_items` expired keys, oldest use first; returns how many were dropped."""
@@ -192,13 +227,14 @@ class GcraStore:
         return dropped
 
     def _now(self) -> int:
-        return round((self._clock() - self._epoch) * NS_PER_SECOND)
+        return self._clock() - self._epoch
 
     def _table(self, policy: RatePolicy) -> _Table:
         table = self._tables.get(policy.name)
         if table is None or table.policy is not policy:
             tats: OrderedDict[str, int] = OrderedDict() if table is None else table.tats
-            table = self._tables[policy.name] = _Table(policy, tats)
+            pending = None if self._pending_for is None else self._pending_for(policy)
+            table = self._tables[policy.name] = _Table(policy, tats, pending)
         return table
 
     def _insert(self, tats: OrderedDict[str, int], key: str, tat: int, now: int) -> None:

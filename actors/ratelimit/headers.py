@@ -14,7 +14,7 @@ from actors.ratelimit.gcra import Decision
 from actors.ratelimit.policy import RatePolicy
 
 
-def _sf_string(value: str) -> str:
+def sf_string(value: str) -> str:
     if not value.isascii() or not value.isprintable():
         raise ValueError(f"not representable as an sf-string: {value!r}")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -33,7 +33,12 @@ def retry_after_header(decision: Decision) -> str:
 
 def policy_item(policy: RatePolicy) -> str:
     """One policy's member of the RateLimit-Policy list: it depends on the policy alone."""
-    return f"{_sf_string(policy.name)};q={policy.limit};w={_seconds(policy.window_seconds)}"
+    return f"{sf_string(policy.name)};q={policy.limit};w={_seconds(policy.window_seconds)}"
+
+
+def remaining_template(policy: RatePolicy) -> bytes:
+    """`remaining_item` of an allowed request as a bytes template taking (remaining, reset)."""
+    return sf_string(policy.name).encode() + b";r=%d;t=%d"
 
 
 def remaining_item(policy: RatePolicy, decision: Decision) -> str:
@@ -41,7 +46,7 @@ def remaining_item(policy: RatePolicy, decision: Decision) -> str:
     reset = (
         _seconds(decision.reset_after) if decision.allowed else int(retry_after_header(decision))
     )
-    return f"{_sf_string(policy.name)};r={decision.remaining};t={reset}"
+    return f"{sf_string(policy.name)};r={decision.remaining};t={reset}"
 
 
 def rate_limit_headers(policy: RatePolicy, decision: Decision) -> dict[str, str]:

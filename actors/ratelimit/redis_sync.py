@@ -40,13 +40,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from actors.ratelimit.gcra import Decision, decision_from_backlog, interval_ticks
+from actors.ratelimit.gcra import Decision, PendingUnits, decision_from_backlog, interval_ticks
 from actors.ratelimit.policy import RatePolicy
 
 US_PER_SECOND = 1_000_000
@@ -60,12 +59,25 @@ else
   now = tonumber(ARGV[1])
 end
 local out = {}
-for i, key in ipairs(KEYS) do
-  local tat = tonumber(redis.call('GET', key)) or now
-  if tat < now then tat = now end
-  tat = tat + tonumber(ARGV[i + 1])
-  redis.call('SET', key, string.format('%d', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
-  out[i] = tat - now
+for g = 2, #ARGV, 3 do
+  local prefix = ARGV[g]
+  local charges = {}
+  for charge in string.gmatch(ARGV[g + 2], '[^,]+') do
+    charges[#charges + 1] = tonumber(charge)
+  end
+  local leads = {}
+  local i = 0
+  for key in string.gmatch(ARGV[g + 1], '([^\\n]*)\\n') do
+    i = i + 1
+    local name = prefix .. key
+    local tat = tonumber(redis.call('GET', name)) or now
+    if tat < now then tat = now end
+    tat = tat + charges[i]
+    local ttl = math.max(1, math.ceil((tat - now) / 1000))
+    redis.call('SET', name, string.format('%d', tat), 'PX', ttl)
+    leads[i] = string.format('%d', tat - now)
+  end
+  out[#out + 1] = table.concat(leads, ',')
 end
 return out
 """
@@ -120,60 +132,97 @@ class GlobalBudgetSync:
         self._prefix = prefix
         self._batch_size = batch_size
         self._clock = clock
-        self._pending: dict[tuple[str, str], float] = {}
+        self._pending: dict[str, PendingUnits] = {}
         self._policies: dict[str, RatePolicy] = {}
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return sum(len(units) for units in self._pending.values())
+
+    def pending_for(self, policy: RatePolicy) -> PendingUnits:
+        """The dict where units admitted under `policy` accumulate until the next flush.
+
+        The same dict for the sync's lifetime: a GcraStore built with this callback counts
+        its admissions straight into it.
+        """
+        self._policies[policy.name] = policy
+        return self._pending.setdefault(policy.name, {})
 
     def record(self, policy: RatePolicy, key: str, units: float = 1.0) -> None:
-        """Add units admitted (or, negative, refunded) locally since the last flush. No I/O."""
-        if self._policies.get(policy.name) is not policy:
-            self._policies[policy.name] = policy
-        pending_key = (policy.name, key)
-        self._pending[pending_key] = self._pending.get(pending_key, 0.0) + units
+        """Add units admitted (or, negative, refunded) locally since the last flush. No I/O.
 
-    async def flush(self, client: Redis) -> dict[tuple[str, str], float]:
+        Keys travel to Redis newline-separated, so a key must not contain a newline (user ids
+        and addresses never do)."""
+        pending = self.pending_for(policy)
+        pending[key] = pending.get(key, 0.0) + units
+
+    async def flush(self, client: Redis) -> dict[str, dict[str, float]]:
         """Charge pending units to Redis in one round trip; return each key's cluster backlog.
 
-        The result maps (policy name, key) to the backlog in units -- the cluster's plus this
+        The result maps a policy name to each key's backlog in units -- the cluster's plus this
         instance's units recorded while the flush was in flight -- to feed to
         GcraStore.merge_remote right away. Keys whose net pending units are <= 0 are skipped.
         On error the batch is dropped and the error propagates.
         """
-        batch = [(k, units) for k, units in self._pending.items() if units > 0]
-        self._pending = {}
-        if not batch:
+        batches: list[tuple[str, list[tuple[str, float]]]] = []
+        for name, pending in self._pending.items():
+            charged = [(key, units) for key, units in pending.items() if units > 0]
+            pending.clear()
+            if charged:
+                batches.append((name, charged))
+        if not batches:
             return {}
         now_arg = "" if self._clock is None else str(round(self._clock() * US_PER_SECOND))
-        names = {name for (name, _), _ in batch}
-        intervals = {name: interval_ticks(self._policies[name], US_PER_SECOND) for name in names}
         try:
-            replies = await self._charge(client, batch, intervals, now_arg)
+            replies = await self._charge(client, batches, now_arg)
         except NoScriptError:
             await client.script_load(_FLUSH)
-            replies = await self._charge(client, batch, intervals, now_arg)
-        backlogs: dict[tuple[str, str], float] = {}
-        for (pending_key, _), lead in zip(batch, replies, strict=True):
-            own = self._pending.get(pending_key, 0.0)
-            backlogs[pending_key] = int(lead) / intervals[pending_key[0]] + own
+            replies = await self._charge(client, batches, now_arg)
+        backlogs: dict[str, dict[str, float]] = {}
+        for (name, charged), leads in zip(batches, replies, strict=True):
+            interval = interval_ticks(self._policies[name], US_PER_SECOND)
+            own = self._pending[name]
+            backlogs[name] = {
+                key: lead / interval + own.get(key, 0.0)
+                for (key, _), lead in zip(charged, leads, strict=True)
+            }
         return backlogs
 
     async def _charge(
-        self,
-        client: Redis,
-        batch: list[tuple[tuple[str, str], float]],
-        intervals: dict[str, int],
-        now_arg: str,
-    ) -> list[Any]:
+        self, client: Redis, batches: list[tuple[str, list[tuple[str, float]]]], now_arg: str
+    ) -> list[list[int]]:
+        """One pipeline of flush scripts of up to `batch_size` keys each; per policy batch, the
+        cluster backlog of every key in microseconds. A script's arguments are the clock, then
+        per group of one policy's keys: the key prefix, the keys newline-terminated, and their
+        charges comma-separated."""
+        groups = [
+            (index, charged[start : start + self._batch_size])
+            for index, (_, charged) in enumerate(batches)
+            for start in range(0, len(charged), self._batch_size)
+        ]
+        scripts: list[list[tuple[int, list[tuple[str, float]]]]] = [[]]
+        size = 0
+        for group in groups:
+            if scripts[-1] and size + len(group[1]) > self._batch_size:
+                scripts.append([])
+                size = 0
+            scripts[-1].append(group)
+            size += len(group[1])
         async with client.pipeline(transaction=False) as pipe:
-            for start in range(0, len(batch), self._batch_size):
-                chunk = batch[start : start + self._batch_size]
-                keys = [redis_key(self._prefix, self._policies[n], k) for (n, k), _ in chunk]
-                charges = [round(units * intervals[n]) for (n, _), units in chunk]
-                pipe.evalsha(_FLUSH_SHA, len(keys), *keys, now_arg, *charges)
+            for script in scripts:
+                args: list[str] = [now_arg]
+                for index, chunk in script:
+                    policy = self._policies[batches[index][0]]
+                    interval = interval_ticks(policy, US_PER_SECOND)
+                    args.append(redis_key(self._prefix, policy, ""))
+                    args.append("".join([f"{key}\n" for key, _ in chunk]))
+                    args.append(",".join([str(round(units * interval)) for _, units in chunk]))
+                pipe.evalsha(_FLUSH_SHA, 0, *args)
             results = await pipe.execute()
-        return [lead for chunk_result in results for lead in chunk_result]
+        leads: list[list[int]] = [[] for _ in batches]
+        for script, packed_groups in zip(scripts, results, strict=True):
+            for (index, _), packed in zip(script, packed_groups, strict=True):
+                leads[index].extend(int(lead) for lead in packed.split(b","))
+        return leads
 
 
 class StrictLimiter:

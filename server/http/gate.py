@@ -16,14 +16,15 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from server.errors import UnsupportedMediaType
-from server.http.access import IDENTITY_KEY, authorize, bearer_token
-from server.http.client import client_address
+from server.http.access import IDENTITY_KEY, Identity, authorize, bearer_token
 from server.http.limits import (
     RATE_LIMIT_FIELDS_KEY,
     RATE_LIMIT_SETTLE_KEY,
     Outcome,
+    RateLimits,
+    RoutePlan,
     needs_settling,
-    response_fields,
+    tightest_field,
 )
 
 if TYPE_CHECKING:
@@ -73,34 +74,54 @@ def request_gate(runtime: Runtime) -> type:
                     "Request bodies must be application/json",
                     headers={"Accept-Post": "application/json"},
                 )
-            opt: dict[str, Any] = scope["route_handler"].opt
-            limits = runtime.rate_limits
-            outcomes: list[Outcome] = []
-            api = scope["path"].startswith("/api/")
-            address = ""
-            if limits is not None:
-                address = client_address(scope, headers, limits.trusted_proxies)
-                policies = limits.for_route(opt, api, by_user=False)
-                if policies:
-                    await limits.enforce(policies, f"ip:{address}", outcomes)
+            handler = scope["route_handler"]
+            opt: dict[str, Any] = handler.opt
             token = bearer_token(headers.get(b"authorization"), headers.get(b"cookie"))
-            identity = await authorize(runtime, opt, token)
+            limits = runtime.rate_limits
+            plan = (
+                None if limits is None else limits.plan(handler, scope["path"].startswith("/api/"))
+            )
+            if limits is None or plan is None:
+                identity = await authorize(runtime, opt, token)
+            elif plan.inline:
+                address = limits.address(scope, headers)
+                first = limits.admit_by_address(plan, address)
+                identity = await authorize(runtime, opt, token)
+                key = address if identity is None else identity.user_id
+                scope[RATE_LIMIT_FIELDS_KEY] = (  # type: ignore[literal-required]
+                    plan.policy_field,
+                    limits.admit_by_user(plan, address, first, key),
+                )
+            else:
+                identity = await self._limited(scope, headers, limits, plan, opt, token)
             if identity is not None:
                 scope[IDENTITY_KEY] = identity  # type: ignore[literal-required]
-            if limits is not None:
-                policies = limits.for_route(opt, api, by_user=True)
-                if policies:
-                    key = f"u:{identity.user_id}" if identity is not None else f"ip:{address}"
-                    await limits.enforce(policies, key, outcomes)
-            if outcomes:
-                # The before-send hook appends them; settling waits for the status.
-                scope[RATE_LIMIT_FIELDS_KEY] = [  # type: ignore[literal-required]
-                    (name.lower().encode(), value.encode())
-                    for name, value in response_fields(outcomes).items()
-                ]
-                if needs_settling(outcomes):
-                    scope[RATE_LIMIT_SETTLE_KEY] = outcomes  # type: ignore[literal-required]
             await self.app(scope, receive, send)
+
+        async def _limited(
+            self,
+            scope: Scope,
+            headers: dict[bytes, bytes],
+            limits: RateLimits,
+            plan: RoutePlan,
+            opt: dict[str, Any],
+            token: str | None,
+        ) -> Identity | None:
+            """A route with strict or skip-successful policies: outcomes kept for settling."""
+            address = limits.address(scope, headers)
+            outcomes: list[Outcome] = []
+            await limits.enforce(plan, plan.by_address, address, outcomes)
+            identity = await authorize(runtime, opt, token)
+            if plan.by_user is not None:
+                key = address if identity is None else identity.user_id
+                await limits.enforce(plan, (plan.by_user,), key, outcomes)
+            scope[RATE_LIMIT_FIELDS_KEY] = (  # type: ignore[literal-required]
+                plan.policy_field,
+                tightest_field(outcomes),
+            )
+            if needs_settling(outcomes):
+                scope[RATE_LIMIT_SETTLE_KEY] = outcomes  # type: ignore[literal-required]
+            return identity
 
     return RequestGate
 

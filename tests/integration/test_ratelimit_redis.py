@@ -128,14 +128,30 @@ async def test_flush_returns_the_cluster_backlog(client: Redis, prefix: str) -> 
     first = GlobalBudgetSync(prefix=prefix, clock=clock)
     second = GlobalBudgetSync(prefix=prefix, clock=clock)
     first.record(API, IP, 3)
-    assert await first.flush(client) == {("api", IP): 3.0}
+    assert await first.flush(client) == {"api": {IP: 3.0}}
     second.record(API, IP, 2)
-    assert await second.flush(client) == {("api", IP): 5.0}
+    assert await second.flush(client) == {"api": {IP: 5.0}}
     clock.now += 1.2
     first.record(API, IP, 1)
-    assert await first.flush(client) == {("api", IP): 4.0}
+    assert await first.flush(client) == {"api": {IP: 4.0}}
     assert 0 < await client.pttl(redis_key(prefix, API, IP)) <= 2_400
     assert await first.flush(client) == {}
+
+
+async def test_a_flush_split_over_several_scripts_answers_every_key(
+    client: Redis, prefix: str
+) -> None:
+    sync = GlobalBudgetSync(prefix=prefix, batch_size=3, clock=Clock())
+    other = RatePolicy("other", 10, 10)
+    keys = [f"198.51.100.{i}" for i in range(5)] + ["[2001:db8::1]", "user with spaces"]
+    for units, key in enumerate(keys, start=1):
+        sync.record(API, key, units)
+        sync.record(other, key)
+    assert await sync.flush(client) == {
+        "api": {key: float(units) for units, key in enumerate(keys, start=1)},
+        "other": dict.fromkeys(keys, 1.0),
+    }
+    assert await client.exists(*(redis_key(prefix, API, key) for key in keys)) == len(keys)
 
 
 async def test_other_instances_units_reach_the_local_store(client: Redis, prefix: str) -> None:
@@ -146,8 +162,8 @@ async def test_other_instances_units_reach_the_local_store(client: Redis, prefix
         for _ in range(units):
             assert store.check(API, IP).allowed
             sync.record(API, IP)
-        for (_, key), backlog in (await sync.flush(client)).items():
-            store.merge_remote(API, key, backlog)
+        for backlogs in (await sync.flush(client)).values():
+            store.merge_remote(API, backlogs)
     assert [store.peek(API, IP).remaining for store in stores] == [40, 39]
 
 
@@ -174,7 +190,7 @@ async def test_flush_recovers_from_a_flushed_script_cache(client: Redis, prefix:
     await sync.flush(client)
     await client.script_flush()
     sync.record(API, IP, 1)
-    assert await sync.flush(client) == {("api", IP): 2.0}
+    assert await sync.flush(client) == {"api": {IP: 2.0}}
 
 
 BURSTY = RatePolicy("bursty", 100, 2)
@@ -202,8 +218,8 @@ async def test_three_instances_in_real_time_stay_within_the_bound(
                 while True:
                     started = time.monotonic()
                     flush_starts[index].append(started)
-                    for (_, key), backlog in (await sync.flush(client)).items():
-                        store.merge_remote(BURSTY, key, backlog)
+                    for backlogs in (await sync.flush(client)).values():
+                        store.merge_remote(BURSTY, backlogs)
                     round_trips.append(time.monotonic() - started)
                     await anyio.sleep(max(0.0, period - (time.monotonic() - started)))
 
@@ -277,8 +293,8 @@ async def test_adversarial_schedules_stay_within_the_bound(
                         admitted.append(clock.now)
                 for store, sync, phase in zip(stores, syncs, phases, strict=True):
                     if step % FLUSH_EVERY == phase:
-                        for (_, key), backlog in (await sync.flush(client)).items():
-                            store.merge_remote(SIM, key, backlog)
+                        for backlogs in (await sync.flush(client)).values():
+                            store.merge_remote(SIM, backlogs)
     finally:
         await delete_prefixed(ratelimit_redis_url, prefix)
     bound = over_admission_bound(3, SIM, 2 * FLUSH_EVERY * STEP)

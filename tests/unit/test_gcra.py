@@ -173,13 +173,13 @@ def test_cap_holds_under_a_flood_of_distinct_keys() -> None:
 
 def test_merge_remote_raises_the_backlog_and_never_lowers_it() -> None:
     store, _ = make_store()
-    store.merge_remote(FIVE, "ip", 2.0)
+    store.merge_remote(FIVE, {"ip": 2.0})
     assert store.peek(FIVE, "ip") == Decision(True, 5, 3, 360.0, 0.0)
-    store.merge_remote(FIVE, "ip", 1.0)
+    store.merge_remote(FIVE, {"ip": 1.0})
     assert store.peek(FIVE, "ip").remaining == 3
-    store.merge_remote(FIVE, "ip", 7.0)
+    store.merge_remote(FIVE, {"ip": 7.0})
     assert store.peek(FIVE, "ip") == Decision(False, 5, 0, 1260.0, 540.0)
-    store.merge_remote(FIVE, "other", 0.0)
+    store.merge_remote(FIVE, {"other": 0.0})
     assert len(store) == 1
 
 

@@ -57,7 +57,7 @@ class RateLimitActor(Actor):
         self._store = GcraStore(
             max_keys=max_keys,
             clock=clock,
-            pending_for=None if redis is None else self._sync.pending_for,
+            log_for=None if redis is None else self._sync.log_for,
         )
         self._fallback = GcraStore(max_keys=max_keys, clock=clock)
         self._strict = StrictLimiter(prefix=prefix)
@@ -84,7 +84,7 @@ class RateLimitActor(Actor):
             "fallback_decisions": self._counts["fallback_decisions"],
             "flush_failures": self._counts["flush_failures"],
             "keys": len(self._store) + len(self._fallback),
-            "pending_sync": len(self._sync),
+            "units_to_sync": len(self._sync),
             "instances": self._instances,
             "mode": self._mode(),
         }

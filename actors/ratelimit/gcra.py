@@ -7,8 +7,8 @@ max(TAT, now) + cost * I - now <= B, and then TAT advances to that value. Guaran
 admitted for one key at times within any closed interval of length L total at most
 limit + floor(L / I) -- a full burst of `limit` at once, then one unit per I.
 
-A store built with `pending_for` also tracks, per policy, the net units each key was admitted
-(refunds subtract) in the dict that callback hands it: what the cluster sync sends to Redis.
+A store built with `log_for` also logs, per policy, every unit it admits or refunds in the
+`UnitLog` that callback hands it: what the cluster sync sends to Redis.
 
 A key whose TAT <= now is a full bucket, indistinguishable from an absent key, so it is dropped:
 every insert sweeps a couple of keys from the least-recently-used end, stopping at the first live
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -73,21 +73,45 @@ def decision_from_backlog(
     return Decision(False, limit, remaining, reset_after, retry_after)
 
 
-PendingUnits = dict[str, float]
-"""Net units admitted per key since the tracker last took them."""
+class UnitLog:
+    """The keys of units admitted and refunded since the log was last taken: one list append
+    per unit on the hot path, tallied per key (in C, by Counter) only when taken."""
+
+    __slots__ = ("admitted", "refunded")
+
+    def __init__(self) -> None:
+        self.admitted: list[str] = []
+        self.refunded: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.admitted) + len(self.refunded)
+
+    def tally(self) -> Counter[str]:
+        """Net units per key logged so far (zero or negative where refunds outweigh)."""
+        net = Counter(self.admitted)
+        net.subtract(self.refunded)
+        return net
+
+    def take(self) -> Counter[str]:
+        """`tally`, emptying the log."""
+        net = self.tally()
+        self.admitted.clear()
+        self.refunded.clear()
+        return net
 
 
 class _Table:
-    __slots__ = ("burst", "interval", "pending", "policy", "tats")
+    __slots__ = ("burst", "interval", "log", "policy", "refunds", "tats")
 
     def __init__(
-        self, policy: RatePolicy, tats: OrderedDict[str, int], pending: PendingUnits | None
+        self, policy: RatePolicy, tats: OrderedDict[str, int], log: UnitLog | None
     ) -> None:
         self.policy = policy
         self.interval = interval_ticks(policy, NS_PER_SECOND)
         self.burst = policy.limit * self.interval
         self.tats = tats
-        self.pending = pending
+        self.log = None if log is None else log.admitted
+        self.refunds = None if log is None else log.refunded
 
 
 def _nanoseconds(clock: Callable[[], float]) -> Callable[[], int]:
@@ -99,21 +123,21 @@ def _nanoseconds(clock: Callable[[], float]) -> Callable[[], int]:
 class GcraStore:
     """Per-(policy, key) TATs in nanoseconds since the store's creation, bounded and expiring."""
 
-    __slots__ = ("_clock", "_epoch", "_max_keys", "_pending_for", "_size", "_tables", "refused")
+    __slots__ = ("_clock", "_epoch", "_log_for", "_max_keys", "_size", "_tables", "refused")
 
     def __init__(
         self,
         *,
         max_keys: int = 1_000_000,
         clock: Callable[[], float],
-        pending_for: Callable[[RatePolicy], PendingUnits] | None = None,
+        log_for: Callable[[RatePolicy], UnitLog] | None = None,
     ) -> None:
         if max_keys < 1:
             raise ValueError(f"max_keys must be >= 1: {max_keys}")
         self._clock = _nanoseconds(clock)
         self._epoch = self._clock()
         self._max_keys = max_keys
-        self._pending_for = pending_for
+        self._log_for = log_for
         self._tables: dict[str, _Table] = {}
         self._size = 0
         self.refused = 0
@@ -144,9 +168,8 @@ class GcraStore:
         else:
             tats[key] = now + after
             tats.move_to_end(key)
-        pending = table.pending
-        if pending is not None:
-            pending[key] = pending.get(key, 0) + 1
+        if table.log is not None:
+            table.log.append(key)
         return after
 
     def check(self, policy: RatePolicy, key: str, cost: int = 1) -> Decision:
@@ -170,8 +193,8 @@ class GcraStore:
         else:
             tats[key] = now + after
             tats.move_to_end(key)
-        if table.pending is not None:
-            table.pending[key] = table.pending.get(key, 0) + cost
+        if table.log is not None:
+            table.log.extend([key] * cost)
         return decision_from_backlog(limit, interval, after, True, cost, NS_PER_SECOND)
 
     def peek(self, policy: RatePolicy, key: str) -> Decision:
@@ -190,8 +213,8 @@ class GcraStore:
         if cost < 1:
             raise ValueError(f"cost must be >= 1: {cost}")
         table = self._table(policy)
-        if table.pending is not None:
-            table.pending[key] = table.pending.get(key, 0) - cost
+        if table.refunds is not None:
+            table.refunds.extend([key] * cost)
         tat = table.tats.get(key)
         if tat is None:
             return
@@ -233,8 +256,8 @@ class GcraStore:
         table = self._tables.get(policy.name)
         if table is None or table.policy is not policy:
             tats: OrderedDict[str, int] = OrderedDict() if table is None else table.tats
-            pending = None if self._pending_for is None else self._pending_for(policy)
-            table = self._tables[policy.name] = _Table(policy, tats, pending)
+            log = None if self._log_for is None else self._log_for(policy)
+            table = self._tables[policy.name] = _Table(policy, tats, log)
         return table
 
     def _insert(self, tats: OrderedDict[str, int], key: str, tat: int, now: int) -> None:

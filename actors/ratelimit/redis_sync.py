@@ -45,7 +45,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from actors.ratelimit.gcra import Decision, PendingUnits, decision_from_backlog, interval_ticks
+from actors.ratelimit.gcra import Decision, UnitLog, decision_from_backlog, interval_ticks
 from actors.ratelimit.policy import RatePolicy
 
 US_PER_SECOND = 1_000_000
@@ -132,28 +132,31 @@ class GlobalBudgetSync:
         self._prefix = prefix
         self._batch_size = batch_size
         self._clock = clock
-        self._pending: dict[str, PendingUnits] = {}
+        self._logs: dict[str, UnitLog] = {}
         self._policies: dict[str, RatePolicy] = {}
 
     def __len__(self) -> int:
-        return sum(len(units) for units in self._pending.values())
+        return sum(len(log) for log in self._logs.values())
 
-    def pending_for(self, policy: RatePolicy) -> PendingUnits:
-        """The dict where units admitted under `policy` accumulate until the next flush.
+    def log_for(self, policy: RatePolicy) -> UnitLog:
+        """The log where units admitted under `policy` accumulate until the next flush.
 
-        The same dict for the sync's lifetime: a GcraStore built with this callback counts
-        its admissions straight into it.
+        The same log for the sync's lifetime: a GcraStore built with this callback logs its
+        admissions and refunds straight into it.
         """
         self._policies[policy.name] = policy
-        return self._pending.setdefault(policy.name, {})
+        return self._logs.setdefault(policy.name, UnitLog())
 
-    def record(self, policy: RatePolicy, key: str, units: float = 1.0) -> None:
+    def record(self, policy: RatePolicy, key: str, units: int = 1) -> None:
         """Add units admitted (or, negative, refunded) locally since the last flush. No I/O.
 
         Keys travel to Redis newline-separated, so a key must not contain a newline (user ids
         and addresses never do)."""
-        pending = self.pending_for(policy)
-        pending[key] = pending.get(key, 0.0) + units
+        log = self.log_for(policy)
+        if units >= 0:
+            log.admitted.extend([key] * units)
+        else:
+            log.refunded.extend([key] * -units)
 
     async def flush(self, client: Redis) -> dict[str, dict[str, float]]:
         """Charge pending units to Redis in one round trip; return each key's cluster backlog.
@@ -163,10 +166,9 @@ class GlobalBudgetSync:
         GcraStore.merge_remote right away. Keys whose net pending units are <= 0 are skipped.
         On error the batch is dropped and the error propagates.
         """
-        batches: list[tuple[str, list[tuple[str, float]]]] = []
-        for name, pending in self._pending.items():
-            charged = [(key, units) for key, units in pending.items() if units > 0]
-            pending.clear()
+        batches: list[tuple[str, list[tuple[str, int]]]] = []
+        for name, log in self._logs.items():
+            charged = [(key, units) for key, units in log.take().items() if units > 0]
             if charged:
                 batches.append((name, charged))
         if not batches:
@@ -180,7 +182,7 @@ class GlobalBudgetSync:
         backlogs: dict[str, dict[str, float]] = {}
         for (name, charged), leads in zip(batches, replies, strict=True):
             interval = interval_ticks(self._policies[name], US_PER_SECOND)
-            own = self._pending[name]
+            own = self._logs[name].tally()
             backlogs[name] = {
                 key: lead / interval + own.get(key, 0.0)
                 for (key, _), lead in zip(charged, leads, strict=True)
@@ -188,7 +190,7 @@ class GlobalBudgetSync:
         return backlogs
 
     async def _charge(
-        self, client: Redis, batches: list[tuple[str, list[tuple[str, float]]]], now_arg: str
+        self, client: Redis, batches: list[tuple[str, list[tuple[str, int]]]], now_arg: str
     ) -> list[list[int]]:
         """One pipeline of flush scripts of up to `batch_size` keys each; per policy batch, the
         cluster backlog of every key in microseconds. A script's arguments are the clock, then
@@ -199,7 +201,7 @@ class GlobalBudgetSync:
             for index, (_, charged) in enumerate(batches)
             for start in range(0, len(charged), self._batch_size)
         ]
-        scripts: list[list[tuple[int, list[tuple[str, float]]]]] = [[]]
+        scripts: list[list[tuple[int, list[tuple[str, int]]]]] = [[]]
         size = 0
         for group in groups:
             if scripts[-1] and size + len(group[1]) > self._batch_size:
@@ -215,7 +217,7 @@ class GlobalBudgetSync:
                     interval = interval_ticks(policy, US_PER_SECOND)
                     args.append(redis_key(self._prefix, policy, ""))
                     args.append("".join([f"{key}\n" for key, _ in chunk]))
-                    args.append(",".join([str(round(units * interval)) for _, units in chunk]))
+                    args.append(",".join([str(units * interval) for _, units in chunk]))
                 pipe.evalsha(_FLUSH_SHA, 0, *args)
             results = await pipe.execute()
         leads: list[list[int]] = [[] for _ in batches]

@@ -141,8 +141,7 @@ class RateLimitActor(Actor):
         next_heartbeat = 0.0
         while True:
             await anyio.sleep(self._flush_seconds)
-            self._store.sweep(_SWEEP_PER_TICK)
-            self._fallback.sweep(_SWEEP_PER_TICK)
+            self._sweep()
             if redis is None:
                 continue
             now = anyio.current_time()
@@ -150,6 +149,11 @@ class RateLimitActor(Actor):
                 next_heartbeat = now + _HEARTBEAT_SECONDS
                 await self._heartbeat(redis)
             await self._flush(redis)
+
+    def _sweep(self) -> None:
+        """Expire idle keys: up to twice as many as were inserted since the last sweep, and more."""
+        for store in (self._store, self._fallback):
+            store.sweep(_SWEEP_PER_TICK + 2 * store.inserted_since_sweep)
 
     async def _flush(self, redis: Redis) -> None:
         if not len(self._sync):

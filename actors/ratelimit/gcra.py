@@ -10,10 +10,12 @@ limit + floor(L / I) -- a full burst of `limit` at once, then one unit per I.
 A store built with `log_for` also logs, per policy, every unit it admits or refunds in the
 `UnitLog` that callback hands it: what the cluster sync sends to Redis.
 
-A key whose TAT <= now is a full bucket, indistinguishable from an absent key, so it is dropped:
-every insert sweeps a couple of keys from the least-recently-used end, stopping at the first live
-one, and `sweep()` reclaims more on demand. The number of keys is capped; at the cap the
-least-recently-used key of the largest policy table is evicted.
+A key whose TAT <= now is a full bucket, indistinguishable from an absent key, so it is dropped
+by `sweep()`, which walks each policy's keys from the least-recently-used end and stops at the
+first live one; its owner calls it periodically with a budget that keeps pace with
+`inserted_since_sweep` (the rate-limit actor: twice that, plus a floor). Inserts themselves
+never sweep, so the hot path stays a few dict operations. The number of keys is capped; at the
+cap the least-recently-used key of the largest policy table is evicted.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from dataclasses import dataclass
 from actors.ratelimit.policy import GENERAL, RatePolicy
 
 NS_PER_SECOND = 1_000_000_000
-_SWEEP_PER_INSERT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,16 @@ def _nanoseconds(clock: Callable[[], float]) -> Callable[[], int]:
 class GcraStore:
     """Per-(policy, key) TATs in nanoseconds since the store's creation, bounded and expiring."""
 
-    __slots__ = ("_clock", "_epoch", "_log_for", "_max_keys", "_size", "_tables", "refused")
+    __slots__ = (
+        "_clock",
+        "_epoch",
+        "_log_for",
+        "_max_keys",
+        "_size",
+        "_tables",
+        "inserted_since_sweep",
+        "refused",
+    )
 
     def __init__(
         self,
@@ -140,6 +150,7 @@ class GcraStore:
         self._log_for = log_for
         self._tables: dict[str, _Table] = {}
         self._size = 0
+        self.inserted_since_sweep = 0
         self.refused = 0
 
     def __len__(self) -> int:
@@ -164,7 +175,7 @@ class GcraStore:
                 tats.move_to_end(key)
             return table.burst - after - 1
         if tat is None:
-            self._insert(tats, key, now + after, now)
+            self._insert(tats, key, now + after)
         else:
             tats[key] = now + after
             tats.move_to_end(key)
@@ -189,7 +200,7 @@ class GcraStore:
                 tats.move_to_end(key)
             return decision_from_backlog(limit, interval, backlog, False, cost, NS_PER_SECOND)
         if tat is None:
-            self._insert(tats, key, now + after, now)
+            self._insert(tats, key, now + after)
         else:
             tats[key] = now + after
             tats.move_to_end(key)
@@ -236,7 +247,7 @@ class GcraStore:
             target = now + round(backlog * interval)
             tat = tats.get(key)
             if tat is None:
-                self._insert(tats, key, target, now)
+                self._insert(tats, key, target)
             elif target > tat:
                 tats[key] = target
                 tats.move_to_end(key)
@@ -244,6 +255,7 @@ class GcraStore:
     def sweep(self, max_items: int) -> int:
         """Drop up to `max_items` expired keys, oldest use first; returns how many were dropped."""
         now = self._now()
+        self.inserted_since_sweep = 0
         dropped = 0
         for table in self._tables.values():
             dropped += self._sweep_tats(table.tats, now, max_items - dropped)
@@ -260,14 +272,14 @@ class GcraStore:
             table = self._tables[policy.name] = _Table(policy, tats, log)
         return table
 
-    def _insert(self, tats: OrderedDict[str, int], key: str, tat: int, now: int) -> None:
-        self._sweep_tats(tats, now, _SWEEP_PER_INSERT)
+    def _insert(self, tats: OrderedDict[str, int], key: str, tat: int) -> None:
         if self._size >= self._max_keys:
             victim = max((table.tats for table in self._tables.values()), key=len)
             victim.popitem(last=False)
             self._size -= 1
         tats[key] = tat
         self._size += 1
+        self.inserted_since_sweep += 1
 
     def _sweep_tats(self, tats: OrderedDict[str, int], now: int, budget: int) -> int:
         dropped = 0

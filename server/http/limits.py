@@ -60,8 +60,9 @@ class PolicyShape:
         """The RateLimit item for an `admit` answer."""
         if admitted < 0:
             return remaining_item(self.applied, self.decision(admitted)).encode()
-        left = min(self.applied.limit, (self.burst - admitted) // self.interval)
-        return self.template % (left, -(-admitted // NS_PER_SECOND))
+        # An admitted unit is part of the backlog, so fewer than `limit` remain: no clamping.
+        left = (self.burst - admitted) // self.interval
+        return self.template % (left, (admitted + 999_999_999) // 1_000_000_000)
 
     def load(self, admitted: int) -> float:
         """How full the bucket is after the decision: refused first, then backlog / burst."""

@@ -130,14 +130,17 @@ def test_idle_keys_expire_and_are_swept() -> None:
     assert len(store) == 0
 
 
-def test_inserts_sweep_expired_keys_incrementally() -> None:
+def test_inserts_are_counted_for_the_next_sweep_and_do_not_sweep() -> None:
     store, clock = make_store()
     for i in range(100):
         store.check(FIVE, f"old{i}")
     clock.now = 1000.0
     for i in range(50):
         store.check(FIVE, f"new{i}")
-    assert len(store) == 50
+    assert len(store) == 150
+    assert store.inserted_since_sweep == 150
+    assert store.sweep(2 * store.inserted_since_sweep) == 100
+    assert (len(store), store.inserted_since_sweep) == (50, 0)
 
 
 def test_sweep_respects_its_budget() -> None:

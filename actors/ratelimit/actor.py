@@ -33,6 +33,7 @@ logger = logging.getLogger("sevenp.ratelimit")
 _HEARTBEAT_SECONDS = 2.0
 _INSTANCE_TTL_SECONDS = 10.0
 _SWEEP_PER_TICK = 2_000
+_KEEP_FULL_SECONDS = 10.0
 
 
 class RateLimitActor(Actor):
@@ -58,8 +59,11 @@ class RateLimitActor(Actor):
             max_keys=max_keys,
             clock=clock,
             log_for=None if redis is None else self._sync.log_for,
+            keep_full_seconds=_KEEP_FULL_SECONDS,
         )
-        self._fallback = GcraStore(max_keys=max_keys, clock=clock)
+        self._fallback = GcraStore(
+            max_keys=max_keys, clock=clock, keep_full_seconds=_KEEP_FULL_SECONDS
+        )
         self._strict = StrictLimiter(prefix=prefix)
         self._policies: dict[str, RatePolicy] = {}
         self._shares: dict[str, RatePolicy] = {}

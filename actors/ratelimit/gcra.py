@@ -11,11 +11,13 @@ A store built with `log_for` also logs, per policy, every unit it admits or refu
 `UnitLog` that callback hands it: what the cluster sync sends to Redis.
 
 A key whose TAT <= now is a full bucket, indistinguishable from an absent key, so it is dropped
-by `sweep()`, which walks each policy's keys from the least-recently-used end and stops at the
-first live one; its owner calls it periodically with a budget that keeps pace with
-`inserted_since_sweep` (the rate-limit actor: twice that, plus a floor). Inserts themselves
-never sweep, so the hot path stays a few dict operations. The number of keys is capped; at the
-cap the least-recently-used key of the largest policy table is evicted.
+by `sweep()` once it has been full for `keep_full_seconds` (a client coming back soon then
+updates its entry in place rather than being inserted again). `sweep()` walks each policy's
+keys from the least-recently-used end and stops at the first one it must keep; its owner calls
+it periodically with a budget that keeps pace with `inserted_since_sweep` (the rate-limit
+actor: twice that, plus a floor). Inserts themselves never sweep, so the hot path stays a few
+dict operations. The number of keys is capped; at the cap the least-recently-used key of the
+largest policy table is evicted.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ class GcraStore:
     __slots__ = (
         "_clock",
         "_epoch",
+        "_keep_full",
         "_log_for",
         "_max_keys",
         "_size",
@@ -141,9 +144,11 @@ class GcraStore:
         max_keys: int = 1_000_000,
         clock: Callable[[], float],
         log_for: Callable[[RatePolicy], UnitLog] | None = None,
+        keep_full_seconds: float = 0.0,
     ) -> None:
         if max_keys < 1:
             raise ValueError(f"max_keys must be >= 1: {max_keys}")
+        self._keep_full = round(keep_full_seconds * NS_PER_SECOND)
         self._clock = _nanoseconds(clock)
         self._epoch = self._clock()
         self._max_keys = max_keys
@@ -254,7 +259,7 @@ class GcraStore:
 
     def sweep(self, max_items: int) -> int:
         """Drop up to `max_items` expired keys, oldest use first; returns how many were dropped."""
-        now = self._now()
+        now = self._now() - self._keep_full
         self.inserted_since_sweep = 0
         dropped = 0
         for table in self._tables.values():

@@ -143,6 +143,16 @@ def test_inserts_are_counted_for_the_next_sweep_and_do_not_sweep() -> None:
     assert (len(store), store.inserted_since_sweep) == (50, 0)
 
 
+def test_full_buckets_can_be_kept_a_while_before_the_sweep() -> None:
+    clock = Clock()
+    store = GcraStore(clock=clock, keep_full_seconds=10.0)
+    store.check(FIVE, "returning")
+    clock.now = 180.0 + 9.9
+    assert store.sweep(10) == 0
+    clock.now = 180.0 + 10.0
+    assert store.sweep(10) == 1
+
+
 def test_sweep_respects_its_budget() -> None:
     store, clock = make_store()
     for i in range(10):

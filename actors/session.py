@@ -73,9 +73,16 @@ FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = %s AND s.user_id = %s
 """
 _FLUSH_LAST_SEEN_SQL = """
-UPDATE sessions s SET last_seen_at = to_timestamp(v.ts)
-FROM unnest(%s::uuid[], %s::float8[]) AS v(id, ts)
-WHERE s.id = v.id AND s.last_seen_at < to_timestamp(v.ts)
+WITH seen AS (
+    SELECT s.id, v.ts
+    FROM sessions s JOIN unnest(%s::uuid[], %s::float8[]) AS v(id, ts) ON s.id = v.id
+    WHERE s.last_seen_at < to_timestamp(v.ts)
+    ORDER BY s.id
+    FOR UPDATE OF s
+)
+UPDATE sessions s SET last_seen_at = to_timestamp(seen.ts)
+FROM seen
+WHERE s.id = seen.id
 """
 
 

@@ -410,3 +410,25 @@ async def test_pruning_forgets_what_no_live_token_can_concern(pool: Pool) -> Non
         assert actor.prune() == 2000
         assert actor.details()["revoked"] == 1
         assert actor.details()["users_invalidated"] == 0
+
+
+async def test_instances_flushing_the_same_sessions_at_once_never_deadlock(pool: Pool) -> None:
+    """Two workers write lastSeen for overlapping sessions, touched in opposite orders."""
+    user_id = await new_user(pool)
+    session_ids = [await new_session(pool, user_id) for _ in range(300)]
+    first, second = Instance(pool, None, "unused"), Instance(pool, None, "unused")
+    async with running(first, second):
+        for _ in range(15):
+            for session_id in session_ids:
+                first.sessions.touch(session_id)
+            for session_id in reversed(session_ids):
+                second.sessions.touch(session_id)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first.sessions.flush_last_seen)
+                tg.start_soon(second.sessions.flush_last_seen)
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT count(*) FROM sessions WHERE user_id = %s AND last_seen_at > '2000-01-01'",
+            (user_id,),
+        )
+        assert await cursor.fetchone() == (300,)

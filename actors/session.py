@@ -4,7 +4,10 @@ State, plain dicts read without a lock or an await (the event loop is single-thr
 - `_revoked`: session id -> until when the entry matters (revocation time + retention);
 - `_valid_after`: user id -> the user's `tokens_valid_after` (unix seconds), kept while
   `valid_after + retention` is in the future;
-- `_last_seen`: session id -> last request time, flushed in one batched UPDATE.
+- `_last_seen`: session id -> last request time, flushed in one batched UPDATE that locks its
+  rows in id order and skips those another transaction holds (a refresh, another worker's
+  flush): lastSeen is a hint, and waiting for a row while holding thousands would stall every
+  request that needs one of them.
 Retention is the access-token lifetime plus `RETENTION_MARGIN_SECONDS` (clock skew and
 verification leeway): past it, every token an entry concerns has expired, so the entry is
 pruned and memory stays bounded by the revocations of one token lifetime.
@@ -78,7 +81,7 @@ WITH seen AS (
     FROM sessions s JOIN unnest(%s::uuid[], %s::float8[]) AS v(id, ts) ON s.id = v.id
     WHERE s.last_seen_at < to_timestamp(v.ts)
     ORDER BY s.id
-    FOR UPDATE OF s
+    FOR UPDATE OF s SKIP LOCKED
 )
 UPDATE sessions s SET last_seen_at = to_timestamp(seen.ts)
 FROM seen

@@ -3,7 +3,9 @@
 Both keep, per `{prefix}rl:{policy}:{key}`, one GCRA TAT in microseconds on the clock of the
 script (Redis TIME unless a test clock is injected), with PEXPIRE = the remaining backlog, so a
 key lives exactly as long as its bucket is not full (at most a window, plus any over-admission
-debt below). Multi-key scripts assume a standalone Redis (not Cluster).
+debt below). The flush script names its keys in packed arguments (a prefix, then the keys
+newline-terminated: one argument for hundreds of keys), so it assumes a standalone Redis (not
+Cluster).
 
 GlobalBudgetSync (non-strict policies). Decisions stay local (GcraStore); each instance records
 the units it admits and flushes them every F seconds in one round trip. The script charges them

@@ -62,7 +62,7 @@ class PolicyShape:
             return remaining_item(self.applied, self.decision(admitted)).encode()
         # An admitted unit is part of the backlog, so fewer than `limit` remain: no clamping.
         left = (self.burst - admitted) // self.interval
-        return self.template % (left, (admitted + 999_999_999) // 1_000_000_000)
+        return self.template % (left, -(-admitted // NS_PER_SECOND))
 
     def load(self, admitted: int) -> float:
         """How full the bucket is after the decision: refused first, then backlog / burst."""

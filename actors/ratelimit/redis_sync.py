@@ -9,8 +9,9 @@ Cluster).
 
 GlobalBudgetSync (non-strict policies). Decisions stay local (GcraStore); each instance records
 the units it admits and flushes them every F seconds in one round trip. The script charges them
-to the cluster TAT G = max(G, now) + units * I and returns G - now; the instance merges that
-backlog into its local TAT with max (GcraStore.merge_remote), so it counts every unit the
+to the cluster TAT G = max(G, now) + units * I and returns G - now (0 when G <= now before the
+charge: the units are then the instance's own, already in its local TAT); the instance merges
+that backlog into its local TAT with max (GcraStore.merge_remote), so it counts every unit the
 cluster has seen exactly once, whichever instance admitted it.
 
 Over-admission bound. N instances; I = window / limit; F = longest gap between an instance's
@@ -73,11 +74,12 @@ for g = 2, #ARGV, 3 do
     i = i + 1
     local name = prefix .. key
     local tat = tonumber(redis.call('GET', name)) or now
-    if tat < now then tat = now end
+    local idle = tat <= now
+    if idle then tat = now end
     tat = tat + charges[i]
     local ttl = math.max(1, math.ceil((tat - now) / 1000))
     redis.call('SET', name, string.format('%d', tat), 'PX', ttl)
-    leads[i] = string.format('%d', tat - now)
+    leads[i] = idle and '0' or string.format('%d', tat - now)
   end
   out[#out + 1] = table.concat(leads, ',')
 end
@@ -166,6 +168,10 @@ class GlobalBudgetSync:
         The result maps a policy name to each key's backlog in units -- the cluster's plus this
         instance's units recorded while the flush was in flight -- to feed to
         GcraStore.merge_remote right away. Keys whose net pending units are <= 0 are skipped.
+        A key that was idle in the cluster until this flush comes back as a lead of 0 and is
+        left out: its backlog is this instance's own units, which its store already holds
+        (counted from when they were admitted, not from the flush, so merging would only
+        overstate it). On a single instance, or for clients one instance serves, most keys are.
         On error the batch is dropped and the error propagates.
         """
         batches: list[tuple[str, list[tuple[str, int]]]] = []
@@ -185,10 +191,13 @@ class GlobalBudgetSync:
         for (name, charged), leads in zip(batches, replies, strict=True):
             interval = interval_ticks(self._policies[name], US_PER_SECOND)
             own = self._logs[name].tally()
-            backlogs[name] = {
-                key: lead / interval + own.get(key, 0.0)
+            merged = {
+                key: lead / interval + own[key]
                 for (key, _), lead in zip(charged, leads, strict=True)
+                if lead
             }
+            if merged:
+                backlogs[name] = merged
         return backlogs
 
     async def _charge(

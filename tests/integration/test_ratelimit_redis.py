@@ -128,7 +128,8 @@ async def test_flush_returns_the_cluster_backlog(client: Redis, prefix: str) -> 
     first = GlobalBudgetSync(prefix=prefix, clock=clock)
     second = GlobalBudgetSync(prefix=prefix, clock=clock)
     first.record(API, IP, 3)
-    assert await first.flush(client) == {"api": {IP: 3.0}}
+    # The key was idle: its backlog is first's own 3 units, nothing to merge.
+    assert await first.flush(client) == {}
     second.record(API, IP, 2)
     assert await second.flush(client) == {"api": {IP: 5.0}}
     clock.now += 1.2
@@ -144,12 +145,16 @@ async def test_a_flush_split_over_several_scripts_answers_every_key(
     sync = GlobalBudgetSync(prefix=prefix, batch_size=3, clock=Clock())
     other = RatePolicy("other", 10, 10)
     keys = [f"198.51.100.{i}" for i in range(5)] + ["[2001:db8::1]", "user with spaces"]
+    for key in keys:
+        sync.record(API, key)
+        sync.record(other, key)
+    assert await sync.flush(client) == {}  # every key was idle
     for units, key in enumerate(keys, start=1):
         sync.record(API, key, units)
         sync.record(other, key)
     assert await sync.flush(client) == {
-        "api": {key: float(units) for units, key in enumerate(keys, start=1)},
-        "other": dict.fromkeys(keys, 1.0),
+        "api": {key: float(units + 1) for units, key in enumerate(keys, start=1)},
+        "other": dict.fromkeys(keys, 2.0),
     }
     assert await client.exists(*(redis_key(prefix, API, key) for key in keys)) == len(keys)
 

@@ -155,7 +155,7 @@ class RateLimitActor(Actor):
             await self._flush(redis)
 
     def _sweep(self) -> None:
-        """Expire idle keys: up to twice as many as were inserted since the last sweep, and more."""
+        """Expire idle keys; the budget is twice the inserts since the last sweep, plus a floor."""
         for store in (self._store, self._fallback):
             store.sweep(_SWEEP_PER_TICK + 2 * store.inserted_since_sweep)
 

@@ -87,11 +87,17 @@ async def test_the_api_limit_is_per_user(strict_server: LiveServer) -> None:
     async with _client_at(strict_server, "203.0.113.12") as http:
         account = await register(http)
         other = await register(http)
-        statuses = [
-            (await http.get("/api/auth/me", headers=account.auth)).status_code for _ in range(101)
-        ]
-        assert statuses == [200] * 100 + [429]
+        responses = [await http.get("/api/auth/me", headers=account.auth) for _ in range(101)]
+        assert [response.status_code for response in responses] == [200] * 100 + [429]
         assert (await http.get("/api/auth/me", headers=other.auth)).status_code == 200
+    # The fields of the per-user limit, as the route's plan formats them.
+    [(name, first)] = _parse_list(responses[0].headers["ratelimit"])
+    assert (name, first) == ("api", {"r": 99, "t": 1})
+    limited = responses[-1]
+    assert int(limited.headers["retry-after"]) >= 1
+    assert set(dict(_parse_list(limited.headers["ratelimit-policy"]))) == {"general", "api"}
+    [(name, last)] = _parse_list(limited.headers["ratelimit"])
+    assert (name, last["r"]) == ("api", 0)
 
 
 async def test_successful_logins_are_not_counted(database_url: str, redis_url: str) -> None:

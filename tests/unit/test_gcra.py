@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from actors.ratelimit.actor import RateLimitActor
 from actors.ratelimit.gcra import Decision, GcraStore, backlog_decision, measure_store_memory
 from actors.ratelimit.policy import GENERAL, RatePolicy
 
@@ -292,3 +294,19 @@ def test_one_million_keys_fit_in_a_bounded_footprint() -> None:
     """The issue's figure: a million distinct client keys, each one request, held at once."""
     used = measure_store_memory(1_000_000)
     assert used / 1_000_000 < 300  # bytes per key; about 170 measured here
+
+
+async def test_the_actor_reclaims_idle_keys_at_the_pace_they_arrive() -> None:
+    clock = Clock()
+    actor = RateLimitActor(redis=None, instance_id="test", flush_seconds=0.01, clock=clock)
+    for i in range(20_000):
+        assert actor.admit(FIVE, f"flood{i}") >= 0
+    assert actor.details()["keys"] == 20_000
+    clock.now = 180.0 + 10.0  # every bucket full again, and kept its 10 s
+    async with anyio.create_task_group() as tg:
+        await tg.start(actor.run)
+        with anyio.fail_after(5):
+            while actor.details()["keys"] == 20_000:
+                await anyio.sleep(0.001)
+        tg.cancel_scope.cancel()
+    assert actor.details()["keys"] == 0  # one sweep took them all, not its floor of 2,000

@@ -28,23 +28,17 @@ def ensure_wrk() -> str:
             "wrk is not installed and apt-get is unavailable; install wrk by hand"
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", "wrk"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+    def apt_get(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["apt-get", *args], env=env, capture_output=True, text=True, check=False
+        )
+
+    install = apt_get("install", "-y", "--no-install-recommends", "wrk")
     if install.returncode != 0:
         # The package lists may be missing on a fresh machine: refresh them once and retry.
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
-        install = subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", "wrk"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        apt_get("update")
+        install = apt_get("install", "-y", "--no-install-recommends", "wrk")
     found = shutil.which("wrk")
     if install.returncode != 0 or not found:
         tail = (install.stderr or install.stdout or "").strip()[-500:]

@@ -48,13 +48,13 @@ class Decision:
     retry_after: float
 
 
-def backlog_decision(policy: RatePolicy, admitted: int) -> Decision:
-    """The Decision an `admit` answer stands for."""
+def backlog_decision(policy: RatePolicy, admitted: int, cost: int = 1) -> Decision:
+    """The Decision an `admit` answer (for a request of `cost` units) stands for."""
     interval = interval_ticks(policy, NS_PER_SECOND)
     if admitted >= 0:
-        return decision_from_backlog(policy.limit, interval, admitted, True, 1, NS_PER_SECOND)
-    backlog = policy.limit * interval - interval - admitted - 1
-    return decision_from_backlog(policy.limit, interval, backlog, False, 1, NS_PER_SECOND)
+        return decision_from_backlog(policy.limit, interval, admitted, True, cost, NS_PER_SECOND)
+    backlog = policy.limit * interval - cost * interval - admitted - 1
+    return decision_from_backlog(policy.limit, interval, backlog, False, cost, NS_PER_SECOND)
 
 
 def interval_ticks(policy: RatePolicy, ticks_per_second: int) -> int:
@@ -161,9 +161,9 @@ class GcraStore:
     def __len__(self) -> int:
         return self._size
 
-    def admit(self, policy: RatePolicy, key: str) -> int:
-        """The hot path of `check` for one unit: the backlog (TAT - now) in nanoseconds after
-        admitting it, or, when refused, minus one minus the nanoseconds until it would fit.
+    def admit(self, policy: RatePolicy, key: str, cost: int = 1) -> int:
+        """The hot path of `check`: the backlog (TAT - now) in nanoseconds after admitting
+        `cost` units, or, when refused, minus one minus the nanoseconds until they would fit.
 
         `backlog_decision` turns either answer into a full Decision when one is needed.
         """
@@ -173,7 +173,7 @@ class GcraStore:
         tats = table.tats
         now = self._clock() - self._epoch
         tat = tats.get(key)
-        after = (tat - now if tat is not None and tat > now else 0) + table.interval
+        after = (tat - now if tat is not None and tat > now else 0) + cost * table.interval
         if after > table.burst:
             self.refused += 1
             if tat is not None:
@@ -184,34 +184,19 @@ class GcraStore:
         else:
             tats[key] = now + after
             tats.move_to_end(key)
-        if table.log is not None:
-            table.log.append(key)
+        log = table.log
+        if log is not None:
+            if cost == 1:
+                log.append(key)
+            else:
+                log.extend([key] * cost)
         return after
 
     def check(self, policy: RatePolicy, key: str, cost: int = 1) -> Decision:
         """Decide a request of `cost` units; consume them when allowed."""
-        limit = policy.limit
-        if not 1 <= cost <= limit:
-            raise ValueError(f"cost must be within 1..{limit}: {cost}")
-        table = self._table(policy)
-        tats, interval = table.tats, table.interval
-        now = self._now()
-        tat = tats.get(key)
-        backlog = 0 if tat is None or tat < now else tat - now
-        after = backlog + cost * interval
-        if after > table.burst:
-            self.refused += 1
-            if tat is not None:
-                tats.move_to_end(key)
-            return decision_from_backlog(limit, interval, backlog, False, cost, NS_PER_SECOND)
-        if tat is None:
-            self._insert(tats, key, now + after)
-        else:
-            tats[key] = now + after
-            tats.move_to_end(key)
-        if table.log is not None:
-            table.log.extend([key] * cost)
-        return decision_from_backlog(limit, interval, after, True, cost, NS_PER_SECOND)
+        if not 1 <= cost <= policy.limit:
+            raise ValueError(f"cost must be within 1..{policy.limit}: {cost}")
+        return backlog_decision(policy, self.admit(policy, key, cost), cost)
 
     def peek(self, policy: RatePolicy, key: str) -> Decision:
         """The decision a one-unit request would get now, without consuming anything."""

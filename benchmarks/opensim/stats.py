@@ -11,6 +11,10 @@ from benchmarks.opensim.histogram import Histogram
 ERROR_KINDS = ("connect", "read", "timeout", "status_5xx", "status_4xx")
 
 
+_HISTOGRAMS = ("latency", "service", "lateness", "lag")
+_COUNTS = ("intended", "sent_in_window", "completed", "unsent", "requests_total", "connects")
+
+
 @dataclass
 class RunStats:
     """What one generator process observed.
@@ -51,16 +55,9 @@ class RunStats:
 
     def merge(self, other: RunStats) -> None:
         """Add ``other`` into this one."""
-        for name in ("latency", "service", "lateness", "lag"):
+        for name in _HISTOGRAMS:
             getattr(self, name).merge(getattr(other, name))
-        for name in (
-            "intended",
-            "sent_in_window",
-            "completed",
-            "unsent",
-            "requests_total",
-            "connects",
-        ):
+        for name in _COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.update(other.errors)
         self.statuses.update(other.statuses)
@@ -72,16 +69,8 @@ class RunStats:
     def to_dict(self) -> dict[str, object]:
         """Picklable/JSON form."""
         return {
-            "latency": self.latency.to_dict(),
-            "service": self.service.to_dict(),
-            "lateness": self.lateness.to_dict(),
-            "lag": self.lag.to_dict(),
-            "intended": self.intended,
-            "sent_in_window": self.sent_in_window,
-            "completed": self.completed,
-            "unsent": self.unsent,
-            "requests_total": self.requests_total,
-            "connects": self.connects,
+            **{name: getattr(self, name).to_dict() for name in _HISTOGRAMS},
+            **{name: getattr(self, name) for name in _COUNTS},
             "errors": dict(self.errors),
             "statuses": dict(self.statuses),
             "per_entry": {k: dict(v) for k, v in self.per_entry.items()},
@@ -92,16 +81,9 @@ class RunStats:
     def from_dict(cls, data: dict[str, Any]) -> RunStats:
         """Inverse of ``to_dict``."""
         out = cls()
-        for name in ("latency", "service", "lateness", "lag"):
+        for name in _HISTOGRAMS:
             setattr(out, name, Histogram.from_dict(data[name]))
-        for name in (
-            "intended",
-            "sent_in_window",
-            "completed",
-            "unsent",
-            "requests_total",
-            "connects",
-        ):
+        for name in _COUNTS:
             setattr(out, name, int(data[name]))
         out.errors = Counter(data["errors"])
         out.statuses = Counter(data["statuses"])

@@ -149,7 +149,7 @@ class RateLimits:
         second = self.actor.admit(user.policy, key)
         if second < 0:
             raise refused(plan, [(general, address, first), (user, key, second)])
-        if first * user.burst >= second * general.burst:  # the fuller bucket, by backlog / burst
+        if general.load(first) >= user.load(second):
             return (b"ratelimit", general.remaining(first))
         return (b"ratelimit", user.remaining(second))
 

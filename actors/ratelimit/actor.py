@@ -24,7 +24,7 @@ from anyio.abc import TaskStatus
 from redis.asyncio import Redis
 
 from actors.base import Actor
-from actors.ratelimit.gcra import Decision, GcraStore, backlog_decision
+from actors.ratelimit.gcra import Decide, Decision, GcraStore, backlog_decision
 from actors.ratelimit.policy import RatePolicy
 from actors.ratelimit.redis_sync import GlobalBudgetSync, StrictLimiter
 
@@ -101,6 +101,20 @@ class RateLimitActor(Actor):
     def _admit_fallback(self, policy: RatePolicy, key: str) -> int:
         self._counts["fallback_decisions"] += 1
         return self._fallback.admit(self._share(policy), key)
+
+    def decider(self, policy: RatePolicy) -> Decide:
+        """`admit` bound to a general policy in the current mode: what a route plan keeps until
+        `on_change` reports that the mode changed."""
+        if not self.degraded:
+            return self._store.decider(policy)
+        share_decide = self._fallback.decider(self._share(policy))
+        counts = self._counts
+
+        def decide(key: str, cost: int = 1) -> int:
+            counts["fallback_decisions"] += 1
+            return share_decide(key, cost)
+
+        return decide
 
     def check_local(self, policy: RatePolicy, key: str) -> Decision:
         """`admit` as a full Decision."""

@@ -103,11 +103,15 @@ class UnitLog:
         return net
 
 
+Decide = Callable[[str, int], int]
+"""A policy's decision function: `GcraStore.admit` for one policy, bound to its table."""
+
+
 class _Table:
-    __slots__ = ("burst", "interval", "log", "policy", "refunds", "tats")
+    __slots__ = ("burst", "decide", "interval", "log", "policy", "refunds", "tats")
 
     def __init__(
-        self, policy: RatePolicy, tats: OrderedDict[str, int], log: UnitLog | None
+        self, store: GcraStore, policy: RatePolicy, tats: OrderedDict[str, int], log: UnitLog | None
     ) -> None:
         self.policy = policy
         self.interval = interval_ticks(policy, NS_PER_SECOND)
@@ -115,6 +119,37 @@ class _Table:
         self.tats = tats
         self.log = None if log is None else log.admitted
         self.refunds = None if log is None else log.refunded
+        self.decide = _decider(store, self)
+
+
+def _decider(store: GcraStore, table: _Table) -> Decide:
+    """The GCRA step of one table, with everything it reads bound once (the hot path)."""
+    clock, epoch, insert = store.clock_ns, store.epoch, store.insert
+    tats, interval, burst, log = table.tats, table.interval, table.burst, table.log
+    get, move_to_end = tats.get, tats.move_to_end
+
+    def decide(key: str, cost: int = 1) -> int:
+        now = clock() - epoch
+        tat = get(key)
+        after = (tat - now if tat is not None and tat > now else 0) + cost * interval
+        if after > burst:
+            store.refused += 1
+            if tat is not None:
+                move_to_end(key)
+            return burst - after - 1
+        if tat is None:
+            insert(tats, key, now + after)
+        else:
+            tats[key] = now + after
+            move_to_end(key)
+        if log is not None:
+            if cost == 1:
+                log.append(key)
+            else:
+                log.extend([key] * cost)
+        return after
+
+    return decide
 
 
 def _nanoseconds(clock: Callable[[], float]) -> Callable[[], int]:
@@ -127,13 +162,13 @@ class GcraStore:
     """Per-(policy, key) TATs in nanoseconds since the store's creation, bounded and expiring."""
 
     __slots__ = (
-        "_clock",
-        "_epoch",
         "_keep_full",
         "_log_for",
         "_max_keys",
         "_size",
         "_tables",
+        "clock_ns",
+        "epoch",
         "inserted_since_sweep",
         "refused",
     )
@@ -149,8 +184,8 @@ class GcraStore:
         if max_keys < 1:
             raise ValueError(f"max_keys must be >= 1: {max_keys}")
         self._keep_full = round(keep_full_seconds * NS_PER_SECOND)
-        self._clock = _nanoseconds(clock)
-        self._epoch = self._clock()
+        self.clock_ns = _nanoseconds(clock)
+        self.epoch = self.clock_ns()
         self._max_keys = max_keys
         self._log_for = log_for
         self._tables: dict[str, _Table] = {}
@@ -170,27 +205,12 @@ class GcraStore:
         table = self._tables.get(policy.name)
         if table is None or table.policy is not policy:
             table = self._table(policy)
-        tats = table.tats
-        now = self._clock() - self._epoch
-        tat = tats.get(key)
-        after = (tat - now if tat is not None and tat > now else 0) + cost * table.interval
-        if after > table.burst:
-            self.refused += 1
-            if tat is not None:
-                tats.move_to_end(key)
-            return table.burst - after - 1
-        if tat is None:
-            self._insert(tats, key, now + after)
-        else:
-            tats[key] = now + after
-            tats.move_to_end(key)
-        log = table.log
-        if log is not None:
-            if cost == 1:
-                log.append(key)
-            else:
-                log.extend([key] * cost)
-        return after
+        return table.decide(key, cost)
+
+    def decider(self, policy: RatePolicy) -> Decide:
+        """`admit` bound to one policy: `decider(policy)(key)` is `admit(policy, key)`, without
+        the table lookup. Valid while `policy` is the one this store decides under its name."""
+        return self._table(policy).decide
 
     def check(self, policy: RatePolicy, key: str, cost: int = 1) -> Decision:
         """Decide a request of `cost` units; consume them when allowed."""
@@ -237,7 +257,7 @@ class GcraStore:
             target = now + round(backlog * interval)
             tat = tats.get(key)
             if tat is None:
-                self._insert(tats, key, target)
+                self.insert(tats, key, target)
             elif target > tat:
                 tats[key] = target
                 tats.move_to_end(key)
@@ -252,17 +272,18 @@ class GcraStore:
         return dropped
 
     def _now(self) -> int:
-        return self._clock() - self._epoch
+        return self.clock_ns() - self.epoch
 
     def _table(self, policy: RatePolicy) -> _Table:
         table = self._tables.get(policy.name)
         if table is None or table.policy is not policy:
             tats: OrderedDict[str, int] = OrderedDict() if table is None else table.tats
             log = None if self._log_for is None else self._log_for(policy)
-            table = self._tables[policy.name] = _Table(policy, tats, log)
+            table = self._tables[policy.name] = _Table(self, policy, tats, log)
         return table
 
-    def _insert(self, tats: OrderedDict[str, int], key: str, tat: int) -> None:
+    def insert(self, tats: OrderedDict[str, int], key: str, tat: int) -> None:
+        """Add a key, evicting the least-recently-used key of the largest table at the cap."""
         if self._size >= self._max_keys:
             victim = max((table.tats for table in self._tables.values()), key=len)
             victim.popitem(last=False)

@@ -79,7 +79,9 @@ for g = 2, #ARGV, 3 do
     tat = tat + charges[i]
     local ttl = math.max(1, math.ceil((tat - now) / 1000))
     redis.call('SET', name, string.format('%d', tat), 'PX', ttl)
-    leads[i] = idle and '0' or string.format('%d', tat - now)
+    if not idle then
+      leads[#leads + 1] = i .. ':' .. string.format('%d', tat - now)
+    end
   end
   out[#out + 1] = table.concat(leads, ',')
 end
@@ -168,7 +170,7 @@ class GlobalBudgetSync:
         The result maps a policy name to each key's backlog in units -- the cluster's plus this
         instance's units recorded while the flush was in flight -- to feed to
         GcraStore.merge_remote right away. Keys whose net pending units are <= 0 are skipped.
-        A key that was idle in the cluster until this flush comes back as a lead of 0 and is
+        A key that was idle in the cluster until this flush is not in the script's answer and is
         left out: its backlog is this instance's own units, which its store already holds
         (counted from when they were admitted, not from the flush, so merging would only
         overstate it). On a single instance, or for clients one instance serves, most keys are.
@@ -189,41 +191,41 @@ class GlobalBudgetSync:
             replies = await self._charge(client, batches, now_arg)
         backlogs: dict[str, dict[str, float]] = {}
         for (name, charged), leads in zip(batches, replies, strict=True):
+            if not leads:
+                continue
             interval = interval_ticks(self._policies[name], US_PER_SECOND)
             own = self._logs[name].tally()
-            merged = {
-                key: lead / interval + own[key]
-                for (key, _), lead in zip(charged, leads, strict=True)
-                if lead
+            backlogs[name] = {
+                charged[position][0]: lead / interval + own[charged[position][0]]
+                for position, lead in leads
             }
-            if merged:
-                backlogs[name] = merged
         return backlogs
 
     async def _charge(
         self, client: Redis, batches: list[tuple[str, list[tuple[str, int]]]], now_arg: str
-    ) -> list[list[int]]:
+    ) -> list[list[tuple[int, int]]]:
         """One pipeline of flush scripts of up to `batch_size` keys each; per policy batch, the
-        cluster backlog of every key in microseconds. A script's arguments are the clock, then
-        per group of one policy's keys: the key prefix, the keys newline-terminated, and their
-        charges comma-separated."""
+        position and cluster backlog in microseconds of each key that was not idle in the
+        cluster. A script's arguments are the clock, then per group of one policy's keys: the
+        key prefix, the keys newline-terminated, and their charges comma-separated; it answers
+        per group `position:backlog` pairs, comma-separated, for those keys only."""
         groups = [
-            (index, charged[start : start + self._batch_size])
+            (index, start, charged[start : start + self._batch_size])
             for index, (_, charged) in enumerate(batches)
             for start in range(0, len(charged), self._batch_size)
         ]
-        scripts: list[list[tuple[int, list[tuple[str, int]]]]] = [[]]
+        scripts: list[list[tuple[int, int, list[tuple[str, int]]]]] = [[]]
         size = 0
         for group in groups:
-            if scripts[-1] and size + len(group[1]) > self._batch_size:
+            if scripts[-1] and size + len(group[2]) > self._batch_size:
                 scripts.append([])
                 size = 0
             scripts[-1].append(group)
-            size += len(group[1])
+            size += len(group[2])
         async with client.pipeline(transaction=False) as pipe:
             for script in scripts:
                 args: list[str] = [now_arg]
-                for index, chunk in script:
+                for index, _, chunk in script:
                     policy = self._policies[batches[index][0]]
                     interval = interval_ticks(policy, US_PER_SECOND)
                     args.append(redis_key(self._prefix, policy, ""))
@@ -231,11 +233,22 @@ class GlobalBudgetSync:
                     args.append(",".join([str(units * interval) for _, units in chunk]))
                 pipe.evalsha(_FLUSH_SHA, 0, *args)
             results = await pipe.execute()
-        leads: list[list[int]] = [[] for _ in batches]
+        leads: list[list[tuple[int, int]]] = [[] for _ in batches]
         for script, packed_groups in zip(scripts, results, strict=True):
-            for (index, _), packed in zip(script, packed_groups, strict=True):
-                leads[index].extend(int(lead) for lead in packed.split(b","))
+            for (index, start, _), packed in zip(script, packed_groups, strict=True):
+                if packed:
+                    leads[index].extend(_positioned_leads(packed, start))
         return leads
+
+
+def _positioned_leads(packed: bytes, start: int) -> list[tuple[int, int]]:
+    """`b"3:120,7:45"` from a group starting at `start` -> [(start + 2, 120), (start + 6, 45)]
+    (the script counts from 1)."""
+    leads = []
+    for pair in packed.split(b","):
+        position, _, lead = pair.partition(b":")
+        leads.append((start + int(position) - 1, int(lead)))
+    return leads
 
 
 class StrictLimiter:

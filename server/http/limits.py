@@ -8,10 +8,11 @@ limited request gets a 429 problem with Retry-After; every response of a limited
 carries RateLimit-Policy (all its policies) and RateLimit (the one closest to its limit).
 
 What a route needs is worked out once into a `RoutePlan`. A plan of local policies only (no
-strict or skip-successful one: every route but the auth ones) is decided inline: two
-`RateLimitActor.admit` calls and one formatted field, with nothing allocated per request
-besides that field. The others go through `enforce`, which awaits Redis for strict policies
-and keeps the outcomes that must be settled once the status is known.
+strict or skip-successful one: every route but the auth ones) is decided inline: two calls of
+decision functions bound once per plan (`RateLimitActor.decider`) and one formatted field, with
+nothing allocated per request besides that field. The others go through `enforce`, which
+awaits Redis for strict policies and keeps the outcomes that must be settled once the status
+is known.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from typing import Any
 from litestar.types import Scope
 
 from actors.ratelimit.actor import RateLimitActor
-from actors.ratelimit.gcra import NS_PER_SECOND, Decision, backlog_decision, interval_ticks
+from actors.ratelimit.gcra import (
+    NS_PER_SECOND,
+    Decide,
+    Decision,
+    backlog_decision,
+    interval_ticks,
+)
 from actors.ratelimit.headers import (
     policy_item,
     remaining_item,
@@ -46,11 +53,13 @@ class PolicyShape:
     """A policy as decided (`policy`) and as enforced here now (`applied`: the instance's share
     while Redis is down), with what its RateLimit item needs precomputed."""
 
-    __slots__ = ("applied", "burst", "interval", "item", "policy", "template")
+    __slots__ = ("applied", "burst", "decide", "interval", "item", "policy", "template")
 
-    def __init__(self, policy: RatePolicy, applied: RatePolicy) -> None:
+    def __init__(self, policy: RatePolicy, applied: RatePolicy, decide: Decide) -> None:
         self.policy = policy
         self.applied = applied
+        self.decide = decide
+        """The local decision (`RateLimitActor.decider`); strict policies are decided in Redis."""
         self.interval = interval_ticks(applied, NS_PER_SECOND)
         self.burst = applied.limit * self.interval
         self.item = policy_item(applied)
@@ -114,8 +123,8 @@ class RateLimits:
         chosen = [self.policies["general"]]
         if isinstance(extra, str):
             chosen.append(self.policies[extra])
-        shapes = [PolicyShape(policy, self.actor.applied(policy)) for policy in chosen]
-        by_user = PolicyShape(self.policies["api"], self.actor.applied(self.policies["api"]))
+        shapes = [self._shape(policy) for policy in chosen]
+        by_user = self._shape(self.policies["api"])
         listed = [*shapes, by_user] if api else shapes
         return RoutePlan(
             by_address=tuple(shapes),
@@ -124,6 +133,9 @@ class RateLimits:
             and not any(s.policy.strict or s.policy.skip_successful for s in listed),
             policy_field=(b"ratelimit-policy", ", ".join(s.item for s in listed).encode()),
         )
+
+    def _shape(self, policy: RatePolicy) -> PolicyShape:
+        return PolicyShape(policy, self.actor.applied(policy), self.actor.decider(policy))
 
     def address(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
         if self.trusted_proxies:
@@ -134,7 +146,7 @@ class RateLimits:
     def admit_by_address(self, plan: RoutePlan, address: str) -> int:
         """An inline plan's address-keyed decision; 429 when refused."""
         shape = plan.by_address[0]
-        admitted = self.actor.admit(shape.policy, address)
+        admitted = shape.decide(address, 1)
         if admitted < 0:
             raise refused(plan, [(shape, address, admitted)])
         return admitted
@@ -146,7 +158,7 @@ class RateLimits:
         user = plan.by_user
         if user is None:
             return (b"ratelimit", general.remaining(first))
-        second = self.actor.admit(user.policy, key)
+        second = user.decide(key, 1)
         if second < 0:
             raise refused(plan, [(general, address, first), (user, key, second)])
         if general.load(first) >= user.load(second):
@@ -163,7 +175,7 @@ class RateLimits:
             if policy.strict:
                 admitted = _as_admitted(await actor.check(policy, key))
             else:
-                admitted = actor.admit(policy, key)
+                admitted = shape.decide(key, 1)
             outcomes.append((shape, key, admitted))
             if admitted < 0:
                 raise refused(plan, outcomes)

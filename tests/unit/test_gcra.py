@@ -6,10 +6,12 @@ import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
 from actors.ratelimit.actor import RateLimitActor
 from actors.ratelimit.gcra import Decision, GcraStore, backlog_decision, measure_store_memory
 from actors.ratelimit.policy import GENERAL, RatePolicy
+from tests.support.services import free_port
 
 FIVE = RatePolicy("five", 5, 900)
 
@@ -310,3 +312,25 @@ async def test_the_actor_reclaims_idle_keys_at_the_pace_they_arrive() -> None:
                 await anyio.sleep(0.001)
         tg.cancel_scope.cancel()
     assert actor.details()["keys"] == 0  # one sweep took them all, not its floor of 2,000
+
+
+async def test_a_decider_decides_in_the_mode_it_was_bound_for() -> None:
+    """Route plans keep `decider` functions; a lost Redis link tells them to bind again."""
+    redis = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
+    actor = RateLimitActor(redis=redis, instance_id="test", redis_timeout=0.5)
+    modes: list[bool] = []
+    actor.on_change = lambda: modes.append(actor.degraded)
+    synced = actor.decider(FIVE)
+    assert all(synced("a", 1) >= 0 for _ in range(5))
+    assert synced("a", 1) < 0
+    assert actor.details()["fallback_decisions"] == 0
+    try:
+        await actor.check(RatePolicy("login", 3, 900, strict=True), "a")  # nothing listens
+    finally:
+        await redis.aclose()
+    assert modes == [True]
+    before = int(str(actor.details()["fallback_decisions"]))
+    degraded = actor.decider(FIVE)
+    assert all(degraded("b", 1) >= 0 for _ in range(5))
+    assert degraded("b", 1) < 0
+    assert actor.details()["fallback_decisions"] == before + 6

@@ -70,9 +70,6 @@ class RateLimitActor(Actor):
         self._redis_up = redis is not None
         self._instances = 1
         self._counts = {"limited_in_redis": 0, "fallback_decisions": 0, "flush_failures": 0}
-        self.admit: Callable[[RatePolicy, str], int] = self._store.admit
-        """A general policy's decision on the hot path, no I/O: `GcraStore.admit`'s answer
-        from the store the current mode decides in (the instance's share while Redis is down)."""
         self.on_change: Callable[[], None] | None = None
         """Called when what `applied` answers may have changed (Redis lost or back, shares)."""
 
@@ -98,13 +95,10 @@ class RateLimitActor(Actor):
             return "local"
         return "synced" if self._redis_up else "degraded"
 
-    def _admit_fallback(self, policy: RatePolicy, key: str) -> int:
-        self._counts["fallback_decisions"] += 1
-        return self._fallback.admit(self._share(policy), key)
-
     def decider(self, policy: RatePolicy) -> Decide:
-        """`admit` bound to a general policy in the current mode: what a route plan keeps until
-        `on_change` reports that the mode changed."""
+        """A general policy's decision in the current mode, no I/O (`GcraStore.admit` bound to
+        the policy, or to the instance's share while Redis is down): what a route plan keeps
+        until `on_change` reports that the mode changed."""
         if not self.degraded:
             return self._store.decider(policy)
         share_decide = self._fallback.decider(self._share(policy))
@@ -117,11 +111,8 @@ class RateLimitActor(Actor):
         return decide
 
     def check_local(self, policy: RatePolicy, key: str) -> Decision:
-        """`admit` as a full Decision."""
-        if self.degraded:
-            share = self._share(policy)
-            return backlog_decision(share, self._admit_fallback(policy, key))
-        return backlog_decision(policy, self._store.admit(policy, key))
+        """`decider`'s answer as a full Decision."""
+        return backlog_decision(self.applied(policy), self.decider(policy)(key, 1))
 
     async def check(self, policy: RatePolicy, key: str) -> Decision:
         """Any policy: strict ones ask Redis (falling back locally), others are `check_local`."""
@@ -235,7 +226,6 @@ class RateLimitActor(Actor):
             return
         logger.warning("rate limits: Redis unreachable (%r); local fallback", exc)
         self._redis_up = False
-        self.admit = self._admit_fallback
         self._mode_changed()
 
     def _link_back(self) -> None:
@@ -243,5 +233,4 @@ class RateLimitActor(Actor):
             return
         logger.info("rate limits: Redis back; cluster budget synced again")
         self._redis_up = True
-        self.admit = self._store.admit
         self._mode_changed()

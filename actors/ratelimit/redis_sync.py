@@ -11,9 +11,9 @@ GlobalBudgetSync (non-strict policies). Decisions stay local (GcraStore); each i
 the units it admits and flushes them every F seconds in one round trip. The script charges them
 to the cluster TAT G = max(G, now) + units * I and returns G - now for each key that was busy
 (G > now before the charge; an idle key's units are the instance's own, already in its local
-TAT, so nothing is returned for it); the instance merges
-that backlog into its local TAT with max (GcraStore.merge_remote), so it counts every unit the
-cluster has seen exactly once, whichever instance admitted it.
+TAT, so nothing is returned for it); the instance merges that backlog into its local TAT with
+max (GcraStore.merge_remote), so it counts every unit the cluster has seen exactly once,
+whichever instance admitted it.
 
 Over-admission bound. N instances; I = window / limit; F = longest gap between an instance's
 flush starts; d = longest flush round trip; Λ = 2 (F + d), the time within which a unit admitted

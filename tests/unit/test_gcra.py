@@ -301,8 +301,9 @@ def test_one_million_keys_fit_in_a_bounded_footprint() -> None:
 async def test_the_actor_reclaims_idle_keys_at_the_pace_they_arrive() -> None:
     clock = Clock()
     actor = RateLimitActor(redis=None, instance_id="test", flush_seconds=0.01, clock=clock)
+    admit = actor.decider(FIVE)
     for i in range(20_000):
-        assert actor.admit(FIVE, f"flood{i}") >= 0
+        assert admit(f"flood{i}", 1) >= 0
     assert actor.details()["keys"] == 20_000
     clock.now = 180.0 + 10.0  # every bucket full again, and kept its 10 s
     async with anyio.create_task_group() as tg:

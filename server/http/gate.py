@@ -83,14 +83,13 @@ def request_gate(runtime: Runtime) -> type:
             )
             if limits is None or plan is None:
                 identity = await authorize(runtime, opt, token)
-            elif plan.inline:
+            elif plan.inline is not None:
                 address = limits.address(scope, headers)
-                first = limits.admit_by_address(plan, address)
+                first = plan.inline.admit_address(address)
                 identity = await authorize(runtime, opt, token)
                 key = address if identity is None else identity.user_id
-                scope[RATE_LIMIT_FIELDS_KEY] = (  # type: ignore[literal-required]
-                    plan.policy_field,
-                    limits.admit_by_user(plan, address, first, key),
+                scope[RATE_LIMIT_FIELDS_KEY] = plan.inline.fields(  # type: ignore[literal-required]
+                    address, first, key
                 )
             else:
                 identity = await self._limited(scope, headers, limits, plan, opt, token)

@@ -8,16 +8,17 @@ limited request gets a 429 problem with Retry-After; every response of a limited
 carries RateLimit-Policy (all its policies) and RateLimit (the one closest to its limit).
 
 What a route needs is worked out once into a `RoutePlan`. A plan of local policies only (no
-strict or skip-successful one: every route but the auth ones) is decided inline: two calls of
-decision functions bound once per plan (`RateLimitActor.decider`) and one formatted field, with
-nothing allocated per request besides that field. The others go through `enforce`, which
-awaits Redis for strict policies and keeps the outcomes that must be settled once the status
-is known.
+strict or skip-successful one: every route but the auth ones) is decided by its `InlineSteps`:
+two closures bound once per plan around the policies' decision functions
+(`RateLimitActor.decider`), one before authentication and one after, the second also formatting
+the RateLimit field. The others go through `enforce`, which awaits Redis for strict policies and
+keeps the outcomes that must be settled once the status is known.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,10 @@ class PolicyShape:
         """The RateLimit item for an `admit` answer."""
         if admitted < 0:
             return remaining_item(self.applied, self.decision(admitted)).encode()
+        return self.allowed_item(admitted)
+
+    def allowed_item(self, admitted: int) -> bytes:
+        """The RateLimit item for an admitted request (`admitted` >= 0)."""
         # An admitted unit is part of the backlog, so fewer than `limit` remain: no clamping.
         left = (self.burst - admitted) // self.interval
         return self.template % (left, -(-admitted // NS_PER_SECOND))
@@ -82,12 +87,23 @@ class PolicyShape:
 
 
 @dataclass(frozen=True, slots=True)
+class InlineSteps:
+    """A plan's decisions when it has one address-keyed policy, all decided locally, and
+    nothing to settle. Each step raises the 429 when refused."""
+
+    admit_address: Callable[[str], int]
+    """Before authentication: the address's decision (`GcraStore.admit`'s answer)."""
+    fields: Callable[[str, int, str], tuple[Field, Field]]
+    """After it: `(address, first answer, user key)` -> the route's RateLimit-Policy and
+    RateLimit fields, deciding the user-keyed policy on the way."""
+
+
+@dataclass(frozen=True, slots=True)
 class RoutePlan:
     by_address: tuple[PolicyShape, ...]
     by_user: PolicyShape | None
-    inline: bool
-    """One address-keyed policy, all decided locally, nothing to settle."""
     policy_field: Field
+    inline: InlineSteps | None
 
 
 @dataclass(slots=True)
@@ -124,14 +140,17 @@ class RateLimits:
         if isinstance(extra, str):
             chosen.append(self.policies[extra])
         shapes = [self._shape(policy) for policy in chosen]
-        by_user = self._shape(self.policies["api"])
-        listed = [*shapes, by_user] if api else shapes
+        by_user = self._shape(self.policies["api"]) if api else None
+        listed = shapes if by_user is None else [*shapes, by_user]
+        policy_field = (b"ratelimit-policy", ", ".join(s.item for s in listed).encode())
+        local = not any(s.policy.strict or s.policy.skip_successful for s in listed)
         return RoutePlan(
             by_address=tuple(shapes),
-            by_user=by_user if api else None,
-            inline=len(shapes) == 1
-            and not any(s.policy.strict or s.policy.skip_successful for s in listed),
-            policy_field=(b"ratelimit-policy", ", ".join(s.item for s in listed).encode()),
+            by_user=by_user,
+            policy_field=policy_field,
+            inline=inline_steps(policy_field, shapes[0], by_user)
+            if local and len(shapes) == 1
+            else None,
         )
 
     def _shape(self, policy: RatePolicy) -> PolicyShape:
@@ -142,28 +161,6 @@ class RateLimits:
             return client_address(scope, headers, self.trusted_proxies)
         client = scope.get("client")
         return client[0] if client else "unknown"
-
-    def admit_by_address(self, plan: RoutePlan, address: str) -> int:
-        """An inline plan's address-keyed decision; 429 when refused."""
-        shape = plan.by_address[0]
-        admitted = shape.decide(address, 1)
-        if admitted < 0:
-            raise refused(plan, [(shape, address, admitted)])
-        return admitted
-
-    def admit_by_user(self, plan: RoutePlan, address: str, first: int, key: str) -> Field:
-        """An inline plan's user-keyed decision (after `admit_by_address` answered `first`);
-        429 when refused, else the RateLimit field."""
-        general = plan.by_address[0]
-        user = plan.by_user
-        if user is None:
-            return (b"ratelimit", general.remaining(first))
-        second = user.decide(key, 1)
-        if second < 0:
-            raise refused(plan, [(general, address, first), (user, key, second)])
-        if general.load(first) >= user.load(second):
-            return (b"ratelimit", general.remaining(first))
-        return (b"ratelimit", user.remaining(second))
 
     async def enforce(
         self, plan: RoutePlan, shapes: tuple[PolicyShape, ...], key: str, outcomes: list[Outcome]
@@ -178,7 +175,7 @@ class RateLimits:
                 admitted = shape.decide(key, 1)
             outcomes.append((shape, key, admitted))
             if admitted < 0:
-                raise refused(plan, outcomes)
+                raise refused(plan.policy_field, outcomes)
 
     async def settle(self, outcomes: list[Outcome], status: int) -> None:
         """After the status is known: give back what skip-successful policies took."""
@@ -201,17 +198,54 @@ def tightest_field(outcomes: list[Outcome]) -> Field:
     return (b"ratelimit", shape.remaining(admitted))
 
 
-def refused(plan: RoutePlan, outcomes: list[Outcome]) -> TooManyRequests:
+def refused(policy_field: Field, outcomes: list[Outcome]) -> TooManyRequests:
     """The 429 for the last of `outcomes`, with every field of the route."""
     shape, _, admitted = outcomes[-1]
     return TooManyRequests(
         f"Too many requests under the '{shape.policy.name}' limit; retry later",
         headers={
-            "RateLimit-Policy": plan.policy_field[1].decode(),
+            "RateLimit-Policy": policy_field[1].decode(),
             "RateLimit": shape.remaining(admitted).decode(),
             "Retry-After": retry_after_header(shape.decision(admitted)),
         },
     )
+
+
+def inline_steps(
+    policy_field: Field, general: PolicyShape, user: PolicyShape | None
+) -> InlineSteps:
+    """The two steps of a local plan, with every value they read bound once (the hot path):
+    the field goes to the policy closest to its limit, the address's on a tie."""
+    decide_address = general.decide
+    general_burst = general.burst
+    general_item = general.allowed_item
+
+    def admit_address(address: str) -> int:
+        admitted = decide_address(address, 1)
+        if admitted < 0:
+            raise refused(policy_field, [(general, address, admitted)])
+        return admitted
+
+    if user is None:
+
+        def address_fields(address: str, first: int, key: str) -> tuple[Field, Field]:
+            return policy_field, (b"ratelimit", general_item(first))
+
+        return InlineSteps(admit_address, address_fields)
+    decide_user = user.decide
+    user_burst = user.burst
+    user_item = user.allowed_item
+
+    def fields(address: str, first: int, key: str) -> tuple[Field, Field]:
+        second = decide_user(key, 1)
+        if second < 0:
+            raise refused(policy_field, [(general, address, first), (user, key, second)])
+        # first / general_burst >= second / user_burst, without dividing: `load` ranks alike.
+        if first * user_burst >= second * general_burst:
+            return policy_field, (b"ratelimit", general_item(first))
+        return policy_field, (b"ratelimit", user_item(second))
+
+    return InlineSteps(admit_address, fields)
 
 
 def needs_settling(outcomes: list[Outcome]) -> bool:

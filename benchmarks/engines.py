@@ -93,12 +93,15 @@ def measure_paired(
 
     The machine is shared and its background load drifts; alternating short runs exposes the
     scenario and its ceiling to the same drift, so their ratio is far steadier than the ratio of
-    two runs minutes apart. ``ratio`` is the median of the per-round ratios (min/max kept as
-    the noise band); req/s are total requests / total time on each side; latency p50 is the
-    median of the rounds, p99 and max the worst round.
+    two runs minutes apart. Both sides are warmed for ``warmup_s`` first, so that a server
+    started for this pair is compared in its steady state, not while its caches fill. ``ratio``
+    is the median of the per-round ratios (min/max kept as the noise band); req/s are total
+    requests / total time on each side; latency p50 is the median of the rounds, p99 and max
+    the worst round.
     """
     chunk = max(1.0, round(job.duration_s / rounds))
     if warmup_s > 0:
+        ceiling(warmup_s)
         run_wrk(dataclasses.replace(job, duration_s=warmup_s), wrk_path)
     part = dataclasses.replace(job, duration_s=chunk)
     results: list[WrkResult] = []

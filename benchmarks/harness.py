@@ -420,11 +420,12 @@ class Harness:
                 job, target.processes, warmup_s=profile.wrk_warmup_s, wrk_path=self.o.wrk_path
             )
         else:
+            scale = s.round_scale
             paired = measure_paired(
-                job,
+                dataclasses.replace(job, duration_s=job.duration_s * scale),
                 ceiling,
                 target.processes,
-                rounds=profile.rounds,
+                rounds=profile.rounds * scale,
                 warmup_s=profile.wrk_warmup_s,
                 wrk_path=self.o.wrk_path,
             )

@@ -63,11 +63,12 @@ else
   now = tonumber(ARGV[1])
 end
 local out = {}
-for g = 2, #ARGV, 3 do
+for g = 2, #ARGV, 4 do
   local prefix = ARGV[g]
+  local interval = tonumber(ARGV[g + 3])
   local charges = {}
-  for charge in string.gmatch(ARGV[g + 2], '[^,]+') do
-    charges[#charges + 1] = tonumber(charge)
+  for units in string.gmatch(ARGV[g + 2], '[^,]+') do
+    charges[#charges + 1] = tonumber(units) * interval
   end
   local leads = {}
   local i = 0
@@ -177,11 +178,14 @@ class GlobalBudgetSync:
         overstate it). On a single instance, or for clients one instance serves, most keys are.
         On error the batch is dropped and the error propagates.
         """
-        batches: list[tuple[str, list[tuple[str, int]]]] = []
+        batches: list[tuple[str, list[str], list[int]]] = []
         for name, log in self._logs.items():
-            charged = [(key, units) for key, units in log.take().items() if units > 0]
-            if charged:
-                batches.append((name, charged))
+            refunded = bool(log.refunded)
+            net = log.take()
+            if refunded:
+                net = +net  # only keys with net units to charge
+            if net:
+                batches.append((name, list(net), list(net.values())))
         if not batches:
             return {}
         now_arg = "" if self._clock is None else str(round(self._clock() * US_PER_SECOND))
@@ -191,52 +195,55 @@ class GlobalBudgetSync:
             await client.script_load(_FLUSH)
             replies = await self._charge(client, batches, now_arg)
         backlogs: dict[str, dict[str, float]] = {}
-        for (name, charged), leads in zip(batches, replies, strict=True):
+        for (name, keys, _), leads in zip(batches, replies, strict=True):
             if not leads:
                 continue
             interval = interval_ticks(self._policies[name], US_PER_SECOND)
             own = self._logs[name].tally()
             backlogs[name] = {
-                charged[position][0]: lead / interval + own[charged[position][0]]
-                for position, lead in leads
+                keys[position]: lead / interval + own[keys[position]] for position, lead in leads
             }
         return backlogs
 
     async def _charge(
-        self, client: Redis, batches: list[tuple[str, list[tuple[str, int]]]], now_arg: str
+        self, client: Redis, batches: list[tuple[str, list[str], list[int]]], now_arg: str
     ) -> list[list[tuple[int, int]]]:
         """One pipeline of flush scripts of up to `batch_size` keys each; per policy batch, the
         position and cluster backlog in microseconds of each key that was not idle in the
         cluster. A script's arguments are the clock, then per group of one policy's keys: the
-        key prefix, the keys newline-terminated, and their charges comma-separated; it answers
-        per group `position:backlog` pairs, comma-separated, for those keys only."""
+        key prefix, the keys newline-terminated, their units comma-separated, and the policy's
+        interval in microseconds; it answers per group `position:backlog` pairs,
+        comma-separated, for those keys only."""
+        size = self._batch_size
         groups = [
-            (index, start, charged[start : start + self._batch_size])
-            for index, (_, charged) in enumerate(batches)
-            for start in range(0, len(charged), self._batch_size)
+            (index, start)
+            for index, (_, keys, _) in enumerate(batches)
+            for start in range(0, len(keys), size)
         ]
-        scripts: list[list[tuple[int, int, list[tuple[str, int]]]]] = [[]]
-        size = 0
-        for group in groups:
-            if scripts[-1] and size + len(group[2]) > self._batch_size:
+        scripts: list[list[tuple[int, int]]] = [[]]
+        filled = 0
+        for index, start in groups:
+            count = min(size, len(batches[index][1]) - start)
+            if scripts[-1] and filled + count > size:
                 scripts.append([])
-                size = 0
-            scripts[-1].append(group)
-            size += len(group[2])
+                filled = 0
+            scripts[-1].append((index, start))
+            filled += count
         async with client.pipeline(transaction=False) as pipe:
             for script in scripts:
-                args: list[str] = [now_arg]
-                for index, _, chunk in script:
-                    policy = self._policies[batches[index][0]]
-                    interval = interval_ticks(policy, US_PER_SECOND)
+                args: list[str | int] = [now_arg]
+                for index, start in script:
+                    name, keys, units = batches[index]
+                    policy = self._policies[name]
                     args.append(redis_key(self._prefix, policy, ""))
-                    args.append("".join([f"{key}\n" for key, _ in chunk]))
-                    args.append(",".join([str(units * interval) for _, units in chunk]))
+                    args.append("\n".join(keys[start : start + size]) + "\n")
+                    args.append(",".join(map(str, units[start : start + size])))
+                    args.append(interval_ticks(policy, US_PER_SECOND))
                 pipe.evalsha(_FLUSH_SHA, 0, *args)
             results = await pipe.execute()
         leads: list[list[tuple[int, int]]] = [[] for _ in batches]
         for script, packed_groups in zip(scripts, results, strict=True):
-            for (index, start, _), packed in zip(script, packed_groups, strict=True):
+            for (index, start), packed in zip(script, packed_groups, strict=True):
                 if packed:
                     leads[index].extend(_positioned_leads(packed, start))
         return leads

@@ -89,7 +89,7 @@ def measure_paired(
     warmup_s: float,
     wrk_path: str,
 ) -> PairedRun:
-    """``rounds`` x (ceiling for d seconds, then the scenario for d seconds), d = duration/rounds.
+    """``rounds`` x (ceiling and scenario for d seconds each, in turn first), d = duration/rounds.
 
     The machine is shared and its background load drifts; alternating short runs exposes the
     scenario and its ceiling to the same drift, so their ratio is far steadier than the ratio of
@@ -107,11 +107,16 @@ def measure_paired(
     results: list[WrkResult] = []
     ceiling_rps: list[float] = []
     samples = Samples()
-    for _ in range(rounds):
-        ceiling_rps.append(ceiling(chunk))
+    for round_index in range(rounds):
+        # Alternate which side goes first, so that neither always runs in the other's wake
+        # (its background flushes, its connections closing).
+        if round_index % 2 == 0:
+            ceiling_rps.append(ceiling(chunk))
         with ProcessSampler(source) as sampler:
             results.append(run_wrk(part, wrk_path))
         samples.extend(sampler.samples)
+        if round_index % 2 == 1:
+            ceiling_rps.append(ceiling(chunk))
     requests = sum(r.requests for r in results)
     seconds = sum(r.duration_s for r in results)
     rps = requests / seconds if seconds else 0.0

@@ -216,14 +216,13 @@ class GlobalBudgetSync:
         comma-separated, for those keys only."""
         size = self._batch_size
         groups = [
-            (index, start)
+            (index, start, min(size, len(keys) - start))
             for index, (_, keys, _) in enumerate(batches)
             for start in range(0, len(keys), size)
         ]
         scripts: list[list[tuple[int, int]]] = [[]]
         filled = 0
-        for index, start in groups:
-            count = min(size, len(batches[index][1]) - start)
+        for index, start, count in groups:
             if scripts[-1] and filled + count > size:
                 scripts.append([])
                 filled = 0

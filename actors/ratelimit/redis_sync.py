@@ -1,11 +1,14 @@
 """Redis side of rate limiting: the batched cluster budget and the strict atomic limiter.
 
-Both keep, per `{prefix}rl:{policy}:{key}`, one GCRA TAT in microseconds on the clock of the
-script (Redis TIME unless a test clock is injected), with PEXPIRE = the remaining backlog, so a
-key lives exactly as long as its bucket is not full (at most a window, plus any over-admission
-debt below). The flush script names its keys in packed arguments (a prefix, then the keys
-newline-terminated: one argument for hundreds of keys), so it assumes a standalone Redis (not
-Cluster).
+Both keep GCRA TATs in microseconds on the clock of the script (Redis TIME unless a test clock
+is injected). The strict limiter keeps one per `{prefix}rl:{policy}:{key}`, with PEXPIRE = the
+remaining backlog, so a key lives exactly as long as its bucket is not full. The budget keeps a
+policy's busy keys in one sorted set, `{prefix}rl-budget:{policy}`, scored by TAT: a flush
+reads and writes all of its keys in one command each and drops the full buckets with one range
+removal, so Redis spends about 1 us per key instead of a GET and a SET with an expiry each; the
+set expires with its last TAT. The flush script names its keys in packed arguments (a prefix,
+then the keys newline-terminated: one argument for hundreds of keys), so it assumes a
+standalone Redis (not Cluster), version 6.2 or later (ZMSCORE).
 
 GlobalBudgetSync (non-strict policies). Decisions stay local (GcraStore); each instance records
 the units it admits and flushes them every F seconds in one round trip. The script charges them
@@ -37,7 +40,7 @@ the bound then degrades by that batch, and no client is later charged for long-d
 
 StrictLimiter (strict policies, e.g. auth): the GCRA itself runs in Redis, one atomic script per
 check or refund (one round trip), on Redis TIME so that every instance shares one clock; exact
-cluster-wide. Redis >= 5 is required (TIME before writes needs effect replication, default since).
+cluster-wide (TIME before writes needs effect replication, the default since Redis 5).
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ from actors.ratelimit.gcra import Decision, UnitLog, decision_from_backlog, inte
 from actors.ratelimit.policy import RatePolicy
 
 US_PER_SECOND = 1_000_000
+MAX_BATCH_SIZE = 3_000
+"""Keys per flush script: its ZADD unpacks two arguments per key, and Lua's stack takes 8,000."""
 
 _FLUSH = """
 local now
@@ -64,27 +69,33 @@ else
 end
 local out = {}
 for g = 2, #ARGV, 4 do
-  local prefix = ARGV[g]
+  local budget = ARGV[g]
   local interval = tonumber(ARGV[g + 3])
-  local charges = {}
-  for units in string.gmatch(ARGV[g + 2], '[^,]+') do
-    charges[#charges + 1] = tonumber(units) * interval
+  local keys = {}
+  for key in string.gmatch(ARGV[g + 1], '([^\\n]*)\\n') do
+    keys[#keys + 1] = key
   end
+  redis.call('ZREMRANGEBYSCORE', budget, '-inf', now)
+  local tats = redis.call('ZMSCORE', budget, unpack(keys))
+  local scored = {}
   local leads = {}
   local i = 0
-  for key in string.gmatch(ARGV[g + 1], '([^\\n]*)\\n') do
+  for units in string.gmatch(ARGV[g + 2], '[^,]+') do
     i = i + 1
-    local name = prefix .. key
-    local tat = tonumber(redis.call('GET', name)) or now
-    local idle = tat <= now
-    if idle then tat = now end
-    tat = tat + charges[i]
-    local ttl = math.max(1, math.ceil((tat - now) / 1000))
-    redis.call('SET', name, string.format('%d', tat), 'PX', ttl)
-    if not idle then
+    local tat = tats[i]
+    local charge = tonumber(units) * interval
+    if tat then
+      tat = tonumber(tat) + charge
       leads[#leads + 1] = i .. ':' .. string.format('%d', tat - now)
+    else
+      tat = now + charge
     end
+    scored[2 * i - 1] = string.format('%d', tat)
+    scored[2 * i] = keys[i]
   end
+  redis.call('ZADD', budget, unpack(scored))
+  local last = redis.call('ZRANGE', budget, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', budget, math.max(1, math.ceil((tonumber(last[2]) - now) / 1000)))
   out[#out + 1] = table.concat(leads, ',')
 end
 return out
@@ -120,8 +131,13 @@ return left
 
 
 def redis_key(prefix: str, policy: RatePolicy, key: str) -> str:
-    """The Redis key holding the cluster TAT of `key` under `policy`."""
+    """The Redis key holding the TAT of `key` under a strict `policy`."""
     return f"{prefix}rl:{policy.name}:{key}"
+
+
+def budget_key(prefix: str, policy: RatePolicy) -> str:
+    """The sorted set of the cluster TATs (scores) of a general `policy`'s busy keys."""
+    return f"{prefix}rl-budget:{policy.name}"
 
 
 class GlobalBudgetSync:
@@ -135,8 +151,8 @@ class GlobalBudgetSync:
         clock: Callable[[], float] | None = None,
     ) -> None:
         """`clock` replaces Redis TIME (tests, simulations); every instance must share it."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1: {batch_size}")
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be within 1..{MAX_BATCH_SIZE}: {batch_size}")
         self._prefix = prefix
         self._batch_size = batch_size
         self._clock = clock
@@ -234,7 +250,7 @@ class GlobalBudgetSync:
                 for index, start in script:
                     name, keys, units = batches[index]
                     policy = self._policies[name]
-                    args.append(redis_key(self._prefix, policy, ""))
+                    args.append(budget_key(self._prefix, policy))
                     args.append("\n".join(keys[start : start + size]) + "\n")
                     args.append(",".join(map(str, units[start : start + size])))
                     args.append(interval_ticks(policy, US_PER_SECOND))

@@ -18,7 +18,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from actors.ratelimit.gcra import GcraStore
 from actors.ratelimit.policy import API, AUTH, RatePolicy
-from actors.ratelimit.redis_sync import GlobalBudgetSync, StrictLimiter, redis_key
+from actors.ratelimit.redis_sync import (
+    MAX_BATCH_SIZE,
+    GlobalBudgetSync,
+    StrictLimiter,
+    budget_key,
+    redis_key,
+)
 
 IP = "203.0.113.7"
 UNUSED_PORT_URL = "redis://127.0.0.1:1/0"
@@ -135,7 +141,9 @@ async def test_flush_returns_the_cluster_backlog(client: Redis, prefix: str) -> 
     clock.now += 1.2
     first.record(API, IP, 1)
     assert await first.flush(client) == {"api": {IP: 4.0}}
-    assert 0 < await client.pttl(redis_key(prefix, API, IP)) <= 2_400
+    # The busy key's TAT, and the set lives as long as its last TAT.
+    assert await client.zscore(budget_key(prefix, API), IP) is not None
+    assert 0 < await client.pttl(budget_key(prefix, API)) <= 2_400
     assert await first.flush(client) == {}
 
 
@@ -156,7 +164,36 @@ async def test_a_flush_split_over_several_scripts_answers_every_key(
         "api": {key: float(units + 1) for units, key in enumerate(keys, start=1)},
         "other": dict.fromkeys(keys, 2.0),
     }
-    assert await client.exists(*(redis_key(prefix, API, key) for key in keys)) == len(keys)
+    assert await client.zcard(budget_key(prefix, API)) == len(keys)
+
+
+async def test_drained_keys_leave_the_budget_set(client: Redis, prefix: str) -> None:
+    clock = Clock()
+    sync = GlobalBudgetSync(prefix=prefix, clock=clock)
+    sync.record(API, "drains", 2)  # 1.2 s of backlog at 0.6 s per unit
+    sync.record(API, "stays", 10)  # 6 s
+    await sync.flush(client)
+    clock.now += 3
+    sync.record(API, "new")
+    await sync.flush(client)
+    assert sorted(await client.zrange(budget_key(prefix, API), 0, -1)) == [b"new", b"stays"]
+
+
+def test_a_flush_script_holds_at_most_what_lua_can_unpack() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        GlobalBudgetSync(batch_size=MAX_BATCH_SIZE + 1)
+
+
+async def test_a_flush_of_the_largest_batch_runs(client: Redis, prefix: str) -> None:
+    sync = GlobalBudgetSync(prefix=prefix, batch_size=MAX_BATCH_SIZE, clock=Clock())
+    keys = [f"user-{i}" for i in range(MAX_BATCH_SIZE)]
+    for key in keys:
+        sync.record(API, key)
+    assert await sync.flush(client) == {}
+    for key in keys:
+        sync.record(API, key)
+    backlogs = await sync.flush(client)
+    assert backlogs == {"api": dict.fromkeys(keys, 2.0)}
 
 
 async def test_other_instances_units_reach_the_local_store(client: Redis, prefix: str) -> None:

@@ -16,17 +16,24 @@ updates its entry in place rather than being inserted again). `sweep()` walks ea
 keys from the least-recently-used end and stops at the first one it must keep; its owner calls
 it periodically with a budget that keeps pace with `inserted_since_sweep` (the rate-limit
 actor: twice that, plus a floor). Inserts themselves never sweep, so the hot path stays a few
-dict operations. The number of keys is capped; at the cap the least-recently-used key of the
-largest policy table is evicted.
+dict operations. The number of keys is capped; at the cap the least-recently-used keys of the
+largest policy table are evicted, 1/1024 of it at a time.
+
+A table is a plain dict kept in least-recently-used order by popping a key and inserting it
+again on every use: 30 % less memory than an OrderedDict and fewer cache lines per decision (the
+hot path touches only the key's slot, its entry and the dict's tail). A plain dict does not
+skip the slots its deletions leave at its front, so the oldest keys are only ever reached by
+one pass that takes a batch of them (sweep, eviction), never one `next(iter(...))` per key.
 """
 
 from __future__ import annotations
 
 import time
 import tracemalloc
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import islice
 
 from actors.ratelimit.policy import GENERAL, RatePolicy
 
@@ -111,7 +118,7 @@ class _Table:
     __slots__ = ("burst", "decide", "interval", "log", "policy", "refunds", "tats")
 
     def __init__(
-        self, store: GcraStore, policy: RatePolicy, tats: OrderedDict[str, int], log: UnitLog | None
+        self, store: GcraStore, policy: RatePolicy, tats: dict[str, int], log: UnitLog | None
     ) -> None:
         self.policy = policy
         self.interval = interval_ticks(policy, NS_PER_SECOND)
@@ -126,22 +133,24 @@ def _decider(store: GcraStore, table: _Table) -> Decide:
     """The GCRA step of one table, with everything it reads bound once (the hot path)."""
     clock, epoch, insert = store.clock_ns, store.epoch, store.insert
     tats, interval, burst, log = table.tats, table.interval, table.burst, table.log
-    get, move_to_end = tats.get, tats.move_to_end
+    pop = tats.pop
 
     def decide(key: str, cost: int = 1) -> int:
         now = clock() - epoch
-        tat = get(key)
-        after = (tat - now if tat is not None and tat > now else 0) + cost * interval
-        if after > burst:
-            store.refused += 1
-            if tat is not None:
-                move_to_end(key)
-            return burst - after - 1
+        tat = pop(key, None)
         if tat is None:
+            after = cost * interval
+            if after > burst:
+                store.refused += 1
+                return burst - after - 1
             insert(tats, key, now + after)
         else:
+            after = (tat - now if tat > now else 0) + cost * interval
+            if after > burst:
+                store.refused += 1
+                tats[key] = tat
+                return burst - after - 1
             tats[key] = now + after
-            move_to_end(key)
         if log is not None:
             if cost == 1:
                 log.append(key)
@@ -259,8 +268,8 @@ class GcraStore:
             if tat is None:
                 self.insert(tats, key, target)
             elif target > tat:
+                del tats[key]
                 tats[key] = target
-                tats.move_to_end(key)
 
     def sweep(self, max_items: int) -> int:
         """Drop up to `max_items` expired keys, oldest use first; returns how many were dropped."""
@@ -277,31 +286,34 @@ class GcraStore:
     def _table(self, policy: RatePolicy) -> _Table:
         table = self._tables.get(policy.name)
         if table is None or table.policy is not policy:
-            tats: OrderedDict[str, int] = OrderedDict() if table is None else table.tats
+            tats: dict[str, int] = {} if table is None else table.tats
             log = None if self._log_for is None else self._log_for(policy)
             table = self._tables[policy.name] = _Table(self, policy, tats, log)
         return table
 
-    def insert(self, tats: OrderedDict[str, int], key: str, tat: int) -> None:
-        """Add a key, evicting the least-recently-used key of the largest table at the cap."""
+    def insert(self, tats: dict[str, int], key: str, tat: int) -> None:
+        """Add a key; at the cap, first evict the least-recently-used keys of the largest table
+        (1/1024 of it, at least one)."""
         if self._size >= self._max_keys:
             victim = max((table.tats for table in self._tables.values()), key=len)
-            victim.popitem(last=False)
-            self._size -= 1
+            oldest = list(islice(victim, max(1, len(victim) >> 10)))
+            for old in oldest:
+                del victim[old]
+            self._size -= len(oldest)
         tats[key] = tat
         self._size += 1
         self.inserted_since_sweep += 1
 
-    def _sweep_tats(self, tats: OrderedDict[str, int], now: int, budget: int) -> int:
-        dropped = 0
-        while dropped < budget and tats:
-            key = next(iter(tats))
-            if tats[key] > now:
+    def _sweep_tats(self, tats: dict[str, int], now: int, budget: int) -> int:
+        expired = []
+        for key, tat in islice(tats.items(), budget):
+            if tat > now:
                 break
+            expired.append(key)
+        for key in expired:
             del tats[key]
-            dropped += 1
-        self._size -= dropped
-        return dropped
+        self._size -= len(expired)
+        return len(expired)
 
 
 def _ipv4(i: int) -> str:

@@ -4,6 +4,9 @@ In order: count the request in flight (a graceful stop waits for it), refuse a b
 not JSON (415), decide the address-keyed rate limits, authenticate and apply the route's
 access rule, decide the user-keyed limits, and leave the RateLimit fields (and what
 skip-successful limits must settle once the status is known) for the before-send hook.
+Routes with local limits only decide the address-keyed ones together with the user-keyed ones,
+after authentication, or alone when it refuses the request: the same outcome (a refused
+address gets its 429 whatever the token) in one call.
 One middleware on the raw scope rather than Litestar guards: a guard call copies the
 route handler, which costs more than all of these checks.
 """
@@ -85,11 +88,13 @@ def request_gate(runtime: Runtime) -> type:
                 identity = await authorize(runtime, opt, token)
             elif plan.inline is not None:
                 address = limits.address(scope, headers)
-                first = plan.inline.admit_address(address)
-                identity = await authorize(runtime, opt, token)
-                key = address if identity is None else identity.user_id
-                scope[RATE_LIMIT_FIELDS_KEY] = plan.inline.fields(  # type: ignore[literal-required]
-                    address, first, key
+                try:
+                    identity = await authorize(runtime, opt, token)
+                except Exception:
+                    plan.inline.admit_address(address)
+                    raise
+                scope[RATE_LIMIT_FIELDS_KEY] = plan.inline.decide(  # type: ignore[literal-required]
+                    address, address if identity is None else identity.user_id
                 )
             else:
                 identity = await self._limited(scope, headers, limits, plan, opt, token)

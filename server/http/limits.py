@@ -9,10 +9,12 @@ carries RateLimit-Policy (all its policies) and RateLimit (the one closest to it
 
 What a route needs is worked out once into a `RoutePlan`. A plan of local policies only (no
 strict or skip-successful one: every route but the auth ones) is decided by its `InlineSteps`:
-two closures bound once per plan around the policies' decision functions
-(`RateLimitActor.decider`), one before authentication and one after, the second also formatting
-the RateLimit field. The others go through `enforce`, which awaits Redis for strict policies and
-keeps the outcomes that must be settled once the status is known.
+closures bound once per plan around the policies' decision functions
+(`RateLimitActor.decider`). Such a plan decides both policies in one step once the request is
+authenticated (the key is known then), and the address's alone when authentication or the
+access rule refuses the request: every request is counted as if decided before authentication,
+at one call per request. The others go through `enforce`, which awaits Redis for strict
+policies and keeps the outcomes that must be settled once the status is known.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ RATE_LIMIT_FIELDS_KEY = "sevenp.rate_limit_fields"
 RATE_LIMIT_SETTLE_KEY = "sevenp.rate_limit_settle"
 
 Field = tuple[bytes, bytes]
+_CACHED_ITEMS = 4096
 Outcome = tuple["PolicyShape", str, int]
 """A policy, the key it was decided for, and `GcraStore.admit`'s answer (< 0: refused)."""
 
@@ -54,7 +57,7 @@ class PolicyShape:
     """A policy as decided (`policy`) and as enforced here now (`applied`: the instance's share
     while Redis is down), with what its RateLimit item needs precomputed."""
 
-    __slots__ = ("applied", "burst", "decide", "interval", "item", "policy", "template")
+    __slots__ = ("applied", "burst", "decide", "interval", "item", "items", "policy", "template")
 
     def __init__(self, policy: RatePolicy, applied: RatePolicy, decide: Decide) -> None:
         self.policy = policy
@@ -65,6 +68,9 @@ class PolicyShape:
         self.burst = applied.limit * self.interval
         self.item = policy_item(applied)
         self.template = remaining_template(applied)
+        self.items: dict[int, bytes] = {}
+        """Formatted RateLimit items of admitted requests, by `reset * limit + remaining`: most
+        clients sit at a few of these, and a lookup costs less than formatting one."""
 
     def remaining(self, admitted: int) -> bytes:
         """The RateLimit item for an `admit` answer."""
@@ -76,7 +82,14 @@ class PolicyShape:
         """The RateLimit item for an admitted request (`admitted` >= 0)."""
         # An admitted unit is part of the backlog, so fewer than `limit` remain: no clamping.
         left = (self.burst - admitted) // self.interval
-        return self.template % (left, -(-admitted // NS_PER_SECOND))
+        reset = -(-admitted // NS_PER_SECOND)
+        key = reset * self.applied.limit + left
+        item = self.items.get(key)
+        if item is None:
+            item = self.template % (left, reset)
+            if len(self.items) < _CACHED_ITEMS:
+                self.items[key] = item
+        return item
 
     def load(self, admitted: int) -> float:
         """How full the bucket is after the decision: refused first, then backlog / burst."""
@@ -91,11 +104,12 @@ class InlineSteps:
     """A plan's decisions when it has one address-keyed policy, all decided locally, and
     nothing to settle. Each step raises the 429 when refused."""
 
+    decide: Callable[[str, str], tuple[Field, Field]]
+    """Once the request is authenticated: `(address, user key)` -> the route's RateLimit-Policy
+    and RateLimit fields, deciding the address-keyed policy, then the user-keyed one."""
     admit_address: Callable[[str], int]
-    """Before authentication: the address's decision (`GcraStore.admit`'s answer)."""
-    fields: Callable[[str, int, str], tuple[Field, Field]]
-    """After it: `(address, first answer, user key)` -> the route's RateLimit-Policy and
-    RateLimit fields, deciding the user-keyed policy on the way."""
+    """For a request that authentication or the access rule refused: the address's decision
+    alone (`GcraStore.admit`'s answer), so that refused requests count too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +228,8 @@ def refused(policy_field: Field, outcomes: list[Outcome]) -> TooManyRequests:
 def inline_steps(
     policy_field: Field, general: PolicyShape, user: PolicyShape | None
 ) -> InlineSteps:
-    """The two steps of a local plan, with every value they read bound once (the hot path):
-    the field goes to the policy closest to its limit, the address's on a tie."""
+    """The steps of a local plan, with every value they read bound once (the hot path): the
+    field goes to the policy closest to its limit, the address's on a tie."""
     decide_address = general.decide
     general_burst = general.burst
     general_item = general.allowed_item
@@ -228,15 +242,18 @@ def inline_steps(
 
     if user is None:
 
-        def address_fields(address: str, first: int, key: str) -> tuple[Field, Field]:
-            return policy_field, (b"ratelimit", general_item(first))
+        def address_only(address: str, key: str) -> tuple[Field, Field]:
+            return policy_field, (b"ratelimit", general_item(admit_address(address)))
 
-        return InlineSteps(admit_address, address_fields)
+        return InlineSteps(address_only, admit_address)
     decide_user = user.decide
     user_burst = user.burst
     user_item = user.allowed_item
 
-    def fields(address: str, first: int, key: str) -> tuple[Field, Field]:
+    def both(address: str, key: str) -> tuple[Field, Field]:
+        first = decide_address(address, 1)
+        if first < 0:
+            raise refused(policy_field, [(general, address, first)])
         second = decide_user(key, 1)
         if second < 0:
             raise refused(policy_field, [(general, address, first), (user, key, second)])
@@ -245,7 +262,7 @@ def inline_steps(
             return policy_field, (b"ratelimit", general_item(first))
         return policy_field, (b"ratelimit", user_item(second))
 
-    return InlineSteps(admit_address, fields)
+    return InlineSteps(both, admit_address)
 
 
 def needs_settling(outcomes: list[Outcome]) -> bool:

@@ -102,6 +102,32 @@ async def test_the_api_limit_is_per_user(strict_server: LiveServer) -> None:
     assert (name, last["r"]) == ("api", 0)
 
 
+async def test_requests_refused_by_authentication_count_against_their_address(
+    database_url: str, redis_url: str
+) -> None:
+    server = LiveServer(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "RATE_LIMIT_GENERAL": "3/3600",
+            "TRUSTED_PROXIES": "127.0.0.1",
+        }
+    ).start()
+    try:
+        async with _client_at(server, "203.0.113.21") as http:
+            account = await register(http)
+        async with _client_at(server, "203.0.113.20") as http:
+            statuses = [(await http.get("/api/auth/me")).status_code for _ in range(4)]
+            assert statuses == [401, 401, 401, 429]
+            # The address is spent: a valid token does not reopen it.
+            limited = await http.get("/api/auth/me", headers=account.auth)
+            assert limited.status_code == 429
+            [(name, left)] = _parse_list(limited.headers["ratelimit"])
+            assert (name, left["r"]) == ("general", 0)
+    finally:
+        server.stop()
+
+
 async def test_successful_logins_are_not_counted(database_url: str, redis_url: str) -> None:
     server = LiveServer(
         {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "RATE_LIMIT_AUTH": "3/900"}

@@ -9,9 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.ratelimit.gcra import Decision
-from actors.ratelimit.headers import rate_limit_headers, retry_after_header
+from actors.ratelimit.gcra import (
+    NS_PER_SECOND,
+    Decision,
+    GcraStore,
+    backlog_decision,
+    interval_ticks,
+)
+from actors.ratelimit.headers import rate_limit_headers, remaining_item, retry_after_header
 from actors.ratelimit.policy import API, AUTH, GENERAL, RatePolicy
+from server.http.limits import PolicyShape
 
 BareItem = int | float | str | bool
 Item = tuple[BareItem, dict[str, BareItem]]
@@ -212,3 +219,16 @@ def test_headers_always_parse_per_the_draft(
     assert limit_params == {"r": remaining, "t": expected_t}
     if not allowed:
         assert retry_after_header(decision) == str(expected_t)
+
+
+def test_cached_remaining_items_match_the_formatted_ones() -> None:
+    """A route's RateLimit item comes from a cache of formatted values: past its size, and on a
+    hit, it still reads as `remaining_item` formats the decision."""
+    policy = RatePolicy("p", 5000, 3000)  # about 8,000 distinct items: more than are cached
+    shape = PolicyShape(policy, policy, GcraStore(clock=lambda: 0.0).decider(policy))
+    interval = interval_ticks(policy, NS_PER_SECOND)
+    for admitted in [*range(interval, shape.burst + 1, 333_333_331), interval, shape.burst]:
+        expected = remaining_item(policy, backlog_decision(policy, admitted)).encode()
+        assert shape.allowed_item(admitted) == expected
+        assert shape.allowed_item(admitted) == expected
+    assert len(shape.items) == 4096  # full: the rest were formatted each time

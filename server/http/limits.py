@@ -46,9 +46,9 @@ from server.http.client import client_address
 
 RATE_LIMIT_FIELDS_KEY = "sevenp.rate_limit_fields"
 RATE_LIMIT_SETTLE_KEY = "sevenp.rate_limit_settle"
+_CACHED_ITEMS = 4096
 
 Field = tuple[bytes, bytes]
-_CACHED_ITEMS = 4096
 Outcome = tuple["PolicyShape", str, int]
 """A policy, the key it was decided for, and `GcraStore.admit`'s answer (< 0: refused)."""
 

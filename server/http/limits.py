@@ -46,7 +46,7 @@ from server.http.client import client_address
 
 RATE_LIMIT_FIELDS_KEY = "sevenp.rate_limit_fields"
 RATE_LIMIT_SETTLE_KEY = "sevenp.rate_limit_settle"
-_CACHED_ITEMS = 4096
+_CACHED_ANSWERS = 4096
 
 Field = tuple[bytes, bytes]
 Outcome = tuple["PolicyShape", str, int]
@@ -57,7 +57,7 @@ class PolicyShape:
     """A policy as decided (`policy`) and as enforced here now (`applied`: the instance's share
     while Redis is down), with what its RateLimit item needs precomputed."""
 
-    __slots__ = ("applied", "burst", "decide", "interval", "item", "items", "policy", "template")
+    __slots__ = ("applied", "burst", "decide", "interval", "item", "policy", "template")
 
     def __init__(self, policy: RatePolicy, applied: RatePolicy, decide: Decide) -> None:
         self.policy = policy
@@ -68,11 +68,6 @@ class PolicyShape:
         self.burst = applied.limit * self.interval
         self.item = policy_item(applied)
         self.template = remaining_template(applied)
-        self.items: dict[int, bytes] = {}
-        """Formatted RateLimit items of admitted requests, by `reset * (limit + 1) + remaining`:
-        a lookup costs less than formatting one. Remaining and reset move together, so a policy
-        has about `limit + window seconds` items (the defaults: 1,900, 160 and 905), all cached
-        up to `_CACHED_ITEMS`."""
 
     def remaining(self, admitted: int) -> bytes:
         """The RateLimit item for an `admit` answer."""
@@ -84,14 +79,7 @@ class PolicyShape:
         """The RateLimit item for an admitted request (`admitted` >= 0)."""
         # An admitted unit is part of the backlog, so fewer than `limit` remain: no clamping.
         left = (self.burst - admitted) // self.interval
-        reset = -(-admitted // NS_PER_SECOND)
-        key = reset * (self.applied.limit + 1) + left
-        item = self.items.get(key)
-        if item is None:
-            item = self.template % (left, reset)
-            if len(self.items) < _CACHED_ITEMS:
-                self.items[key] = item
-        return item
+        return self.template % (left, -(-admitted // NS_PER_SECOND))
 
     def load(self, admitted: int) -> float:
         """How full the bucket is after the decision: refused first, then backlog / burst."""
@@ -132,7 +120,9 @@ class RateLimits:
     )
     """Plans by route handler, for paths outside and under /api."""
     _shapes: dict[str, PolicyShape] = field(default_factory=dict)
-    """One shape per policy, shared by every plan (and its cache of RateLimit items)."""
+    """One shape per policy, shared by every plan."""
+    _answers: dict[bytes, dict[int, tuple[Field, Field]]] = field(default_factory=dict)
+    """Formatted fields of the inline plans, by RateLimit-Policy value (`inline_steps`)."""
 
     def __post_init__(self) -> None:
         self.actor.on_change = self._forget_plans
@@ -141,6 +131,7 @@ class RateLimits:
         for plans in self._plans:
             plans.clear()
         self._shapes.clear()
+        self._answers.clear()
 
     def plan(self, handler: Any, api: bool) -> RoutePlan | None:
         """The plan of a route handler (its `opt` decides); None for a route that opted out."""
@@ -167,7 +158,12 @@ class RateLimits:
             by_address=tuple(shapes),
             by_user=by_user,
             policy_field=policy_field,
-            inline=inline_steps(policy_field, shapes[0], by_user)
+            inline=inline_steps(
+                policy_field,
+                shapes[0],
+                by_user,
+                self._answers.setdefault(policy_field[1], {}),
+            )
             if local and len(shapes) == 1
             else None,
         )
@@ -236,10 +232,18 @@ def refused(policy_field: Field, outcomes: list[Outcome]) -> TooManyRequests:
 
 
 def inline_steps(
-    policy_field: Field, general: PolicyShape, user: PolicyShape | None
+    policy_field: Field,
+    general: PolicyShape,
+    user: PolicyShape | None,
+    answers: dict[int, tuple[Field, Field]],
 ) -> InlineSteps:
     """The steps of a local plan, with every value they read bound once (the hot path): the
-    field goes to the policy closest to its limit, the address's on a tie."""
+    field goes to the policy closest to its limit, the address's on a tie.
+
+    `answers` keeps the fields already formatted, shared by the plans of one RateLimit-Policy
+    value: by `2 * (reset * (limit + 1) + remaining)`, plus one for the user's policy. Remaining
+    and reset move together, so a policy has about `limit + window seconds` of them (1,900 and
+    160 for the default general and api policies), and most requests reuse one."""
     decide_address = general.decide
     general_burst = general.burst
     general_item = general.allowed_item
@@ -259,6 +263,9 @@ def inline_steps(
     decide_user = user.decide
     user_burst = user.burst
     user_item = user.allowed_item
+    general_interval, user_interval = general.interval, user.interval
+    general_span, user_span = general.applied.limit + 1, user.applied.limit + 1
+    answer = answers.get
 
     def both(address: str, key: str) -> tuple[Field, Field]:
         first = decide_address(address, 1)
@@ -269,10 +276,29 @@ def inline_steps(
             raise refused(policy_field, [(general, address, first), (user, key, second)])
         # first / general_burst >= second / user_burst, without dividing: `load` ranks alike.
         if first * user_burst >= second * general_burst:
-            return policy_field, (b"ratelimit", general_item(first))
-        return policy_field, (b"ratelimit", user_item(second))
+            left = (general_burst - first) // general_interval
+            item_key = 2 * (-(-first // NS_PER_SECOND) * general_span + left)
+            fields = answer(item_key)
+            if fields is None:
+                fields = _remember(answers, item_key, policy_field, general_item(first))
+        else:
+            left = (user_burst - second) // user_interval
+            item_key = 2 * (-(-second // NS_PER_SECOND) * user_span + left) + 1
+            fields = answer(item_key)
+            if fields is None:
+                fields = _remember(answers, item_key, policy_field, user_item(second))
+        return fields
 
     return InlineSteps(both, admit_address)
+
+
+def _remember(
+    answers: dict[int, tuple[Field, Field]], item_key: int, policy_field: Field, item: bytes
+) -> tuple[Field, Field]:
+    fields = policy_field, (b"ratelimit", item)
+    if len(answers) < _CACHED_ANSWERS:
+        answers[item_key] = fields
+    return fields
 
 
 def needs_settling(outcomes: list[Outcome]) -> bool:

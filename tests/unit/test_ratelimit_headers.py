@@ -9,16 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.ratelimit.gcra import (
-    NS_PER_SECOND,
-    Decision,
-    GcraStore,
-    backlog_decision,
-    interval_ticks,
-)
+from actors.ratelimit.gcra import Decision, GcraStore, backlog_decision
 from actors.ratelimit.headers import rate_limit_headers, remaining_item, retry_after_header
 from actors.ratelimit.policy import API, AUTH, GENERAL, RatePolicy
-from server.http.limits import PolicyShape
+from server.http.limits import PolicyShape, inline_steps
 
 BareItem = int | float | str | bool
 Item = tuple[BareItem, dict[str, BareItem]]
@@ -221,14 +215,33 @@ def test_headers_always_parse_per_the_draft(
         assert retry_after_header(decision) == str(expected_t)
 
 
-def test_cached_remaining_items_match_the_formatted_ones() -> None:
-    """A route's RateLimit item comes from a cache of formatted values: past its size, and on a
-    hit, it still reads as `remaining_item` formats the decision."""
-    policy = RatePolicy("p", 5000, 3000)  # about 8,000 distinct items: more than are cached
-    shape = PolicyShape(policy, policy, GcraStore(clock=lambda: 0.0).decider(policy))
-    interval = interval_ticks(policy, NS_PER_SECOND)
-    for admitted in [*range(interval, shape.burst + 1, 333_333_331), interval, shape.burst]:
+def test_inline_fields_match_the_formatted_ones() -> None:
+    """A local plan answers from a cache of formatted fields: on a hit, on a miss, and once the
+    cache is full, its RateLimit item reads as `remaining_item` formats the tighter decision."""
+    now = [0.0]
+    store, reference = GcraStore(clock=lambda: now[0]), GcraStore(clock=lambda: now[0])
+    general = RatePolicy("general", 6000, 3000)  # thousands of distinct items: more than cached
+    api = RatePolicy("api", 5, 1)
+    policy_field = (b"ratelimit-policy", b"both")
+    answers: dict[int, tuple[tuple[bytes, bytes], tuple[bytes, bytes]]] = {}
+    steps = inline_steps(
+        policy_field,
+        PolicyShape(general, general, store.decider(general)),
+        PolicyShape(api, api, store.decider(api)),
+        answers,
+    )
+    chosen = set()
+    for i in range(9000):
+        now[0] = i * 0.2
+        user = f"user{i % 3}"
+        first, second = reference.admit(general, "ip"), reference.admit(api, user)
+        policy, admitted = (
+            (general, first)
+            if first / (general.limit * 0.5e9) >= second / (api.limit * 0.2e9)
+            else (api, second)
+        )
+        chosen.add(policy.name)
         expected = remaining_item(policy, backlog_decision(policy, admitted)).encode()
-        assert shape.allowed_item(admitted) == expected
-        assert shape.allowed_item(admitted) == expected
-    assert len(shape.items) == 4096  # full: the rest were formatted each time
+        assert steps.decide("ip", user) == (policy_field, (b"ratelimit", expected))
+    assert chosen == {"general", "api"}
+    assert len(answers) == 4096  # full: the rest were formatted each time

@@ -138,18 +138,15 @@ def _decider(store: GcraStore, table: _Table) -> Decide:
     def decide(key: str, cost: int = 1) -> int:
         now = clock() - epoch
         tat = pop(key, None)
+        after = (tat - now if tat is not None and tat > now else 0) + cost * interval
+        if after > burst:
+            store.refused += 1
+            if tat is not None:
+                tats[key] = tat
+            return burst - after - 1
         if tat is None:
-            after = cost * interval
-            if after > burst:
-                store.refused += 1
-                return burst - after - 1
             insert(tats, key, now + after)
         else:
-            after = (tat - now if tat > now else 0) + cost * interval
-            if after > burst:
-                store.refused += 1
-                tats[key] = tat
-                return burst - after - 1
             tats[key] = now + after
         if log is not None:
             if cost == 1:

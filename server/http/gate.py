@@ -87,14 +87,13 @@ def request_gate(runtime: Runtime) -> type:
             if limits is None or plan is None:
                 identity = await authorize(runtime, opt, token)
             elif plan.inline is not None:
-                address = limits.address(scope, headers)
                 try:
                     identity = await authorize(runtime, opt, token)
                 except Exception:
-                    plan.inline.admit_address(address)
+                    plan.inline.admit_address(scope, headers)
                     raise
                 scope[RATE_LIMIT_FIELDS_KEY] = plan.inline.decide(  # type: ignore[literal-required]
-                    address, address if identity is None else identity.user_id
+                    scope, headers, None if identity is None else identity.user_id
                 )
             else:
                 identity = await self._limited(scope, headers, limits, plan, opt, token)

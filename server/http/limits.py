@@ -31,6 +31,7 @@ from actors.ratelimit.gcra import (
     NS_PER_SECOND,
     Decide,
     Decision,
+    PairDecide,
     backlog_decision,
     interval_ticks,
 )
@@ -49,8 +50,23 @@ RATE_LIMIT_SETTLE_KEY = "sevenp.rate_limit_settle"
 _CACHED_ANSWERS = 4096
 
 Field = tuple[bytes, bytes]
+AddressOf = Callable[[Scope, dict[bytes, bytes]], str]
+"""`(scope, headers)` -> the client address."""
 Outcome = tuple["PolicyShape", str, int]
 """A policy, the key it was decided for, and `GcraStore.admit`'s answer (< 0: refused)."""
+
+
+def address_of(trusted_proxies: tuple[str, ...]) -> AddressOf:
+    """How to read the client address: the peer's, or, behind trusted proxies, the one they
+    forwarded (`client_address`)."""
+    if trusted_proxies:
+        return lambda scope, headers: client_address(scope, headers, trusted_proxies)
+
+    def peer(scope: Scope, headers: dict[bytes, bytes]) -> str:
+        client = scope.get("client")
+        return client[0] if client else "unknown"
+
+    return peer
 
 
 class PolicyShape:
@@ -94,12 +110,13 @@ class InlineSteps:
     """A plan's decisions when it has one address-keyed policy, all decided locally, and
     nothing to settle. Each step raises the 429 when refused."""
 
-    decide: Callable[[str, str], tuple[Field, Field]]
-    """Once the request is authenticated: `(address, user key)` -> the route's RateLimit-Policy
-    and RateLimit fields, deciding the address-keyed policy, then the user-keyed one."""
-    admit_address: Callable[[str], int]
-    """For a request that authentication or the access rule refused: the address's decision
-    alone (`GcraStore.admit`'s answer), so that refused requests count too."""
+    decide: Callable[[Scope, dict[bytes, bytes], str | None], tuple[Field, Field]]
+    """Once the request is authenticated: `(scope, headers, user id or None)` -> the route's
+    RateLimit-Policy and RateLimit fields, deciding the address-keyed policy, then the
+    user-keyed one (for the user, else the address)."""
+    admit_address: Callable[[Scope, dict[bytes, bytes]], int]
+    """For a request that authentication or the access rule refused: `(scope, headers)` -> the
+    address's decision alone (`GcraStore.admit`'s answer), so that refused requests count too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +141,12 @@ class RateLimits:
     _answers: dict[bytes, dict[int, tuple[Field, Field]]] = field(default_factory=dict)
     """Formatted fields of the inline plans, by RateLimit-Policy value (`inline_steps`)."""
 
+    address: AddressOf = field(init=False)
+    """The client address that address-keyed policies are decided for."""
+
     def __post_init__(self) -> None:
         self.actor.on_change = self._forget_plans
+        self.address = address_of(self.trusted_proxies)
 
     def _forget_plans(self) -> None:
         for plans in self._plans:
@@ -163,6 +184,10 @@ class RateLimits:
                 shapes[0],
                 by_user,
                 self._answers.setdefault(policy_field[1], {}),
+                None
+                if by_user is None
+                else self.actor.pair_decider(shapes[0].policy, by_user.policy),
+                self.address,
             )
             if local and len(shapes) == 1
             else None,
@@ -175,12 +200,6 @@ class RateLimits:
             shape = PolicyShape(policy, applied, self.actor.decider(policy))
             self._shapes[policy.name] = shape
         return shape
-
-    def address(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
-        if self.trusted_proxies:
-            return client_address(scope, headers, self.trusted_proxies)
-        client = scope.get("client")
-        return client[0] if client else "unknown"
 
     async def enforce(
         self, plan: RoutePlan, shapes: tuple[PolicyShape, ...], key: str, outcomes: list[Outcome]
@@ -236,9 +255,12 @@ def inline_steps(
     general: PolicyShape,
     user: PolicyShape | None,
     answers: dict[int, tuple[Field, Field]],
+    decide_pair: PairDecide | None,
+    address: AddressOf,
 ) -> InlineSteps:
     """The steps of a local plan, with every value they read bound once (the hot path): the
-    field goes to the policy closest to its limit, the address's on a tie.
+    address's and the user's decisions in one call (`decide_pair`, None when `user` is), and the
+    field to the policy closest to its limit, the address's on a tie.
 
     `answers` keeps the fields already formatted, shared by the plans of one RateLimit-Policy
     value: by `2 * (reset * (limit + 1) + remaining)`, plus one for the user's policy. Remaining
@@ -248,32 +270,36 @@ def inline_steps(
     general_burst = general.burst
     general_item = general.allowed_item
 
-    def admit_address(address: str) -> int:
-        admitted = decide_address(address, 1)
+    def admit_address(scope: Scope, headers: dict[bytes, bytes]) -> int:
+        client = address(scope, headers)
+        admitted = decide_address(client, 1)
         if admitted < 0:
-            raise refused(policy_field, [(general, address, admitted)])
+            raise refused(policy_field, [(general, client, admitted)])
         return admitted
 
-    if user is None:
+    if user is None or decide_pair is None:
 
-        def address_only(address: str, key: str) -> tuple[Field, Field]:
-            return policy_field, (b"ratelimit", general_item(admit_address(address)))
+        def address_only(
+            scope: Scope, headers: dict[bytes, bytes], key: str | None
+        ) -> tuple[Field, Field]:
+            return policy_field, (b"ratelimit", general_item(admit_address(scope, headers)))
 
         return InlineSteps(address_only, admit_address)
-    decide_user = user.decide
     user_burst = user.burst
     user_item = user.allowed_item
     general_interval, user_interval = general.interval, user.interval
     general_span, user_span = general.applied.limit + 1, user.applied.limit + 1
     answer = answers.get
 
-    def both(address: str, key: str) -> tuple[Field, Field]:
-        first = decide_address(address, 1)
+    def both(scope: Scope, headers: dict[bytes, bytes], key: str | None) -> tuple[Field, Field]:
+        client = address(scope, headers)
+        if key is None:
+            key = client
+        first, second = decide_pair(client, key)
         if first < 0:
-            raise refused(policy_field, [(general, address, first)])
-        second = decide_user(key, 1)
+            raise refused(policy_field, [(general, client, first)])
         if second < 0:
-            raise refused(policy_field, [(general, address, first), (user, key, second)])
+            raise refused(policy_field, [(general, client, first), (user, key, second)])
         # first / general_burst >= second / user_burst, without dividing: `load` ranks alike.
         if first * user_burst >= second * general_burst:
             left = (general_burst - first) // general_interval

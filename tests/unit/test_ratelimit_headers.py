@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 import re
+from typing import cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from litestar.types import Scope
 
 from actors.ratelimit.gcra import Decision, GcraStore, backlog_decision
 from actors.ratelimit.headers import rate_limit_headers, remaining_item, retry_after_header
 from actors.ratelimit.policy import API, AUTH, GENERAL, RatePolicy
-from server.http.limits import PolicyShape, inline_steps
+from server.http.limits import PolicyShape, address_of, inline_steps
 
 BareItem = int | float | str | bool
 Item = tuple[BareItem, dict[str, BareItem]]
@@ -229,6 +231,8 @@ def test_inline_fields_match_the_formatted_ones() -> None:
         PolicyShape(general, general, store.decider(general)),
         PolicyShape(api, api, store.decider(api)),
         answers,
+        store.pair_decider(general, api),
+        address_of(()),
     )
     chosen = set()
     for i in range(9000):
@@ -242,6 +246,7 @@ def test_inline_fields_match_the_formatted_ones() -> None:
         )
         chosen.add(policy.name)
         expected = remaining_item(policy, backlog_decision(policy, admitted)).encode()
-        assert steps.decide("ip", user) == (policy_field, (b"ratelimit", expected))
+        scope = cast(Scope, {"client": ("ip", 50000)})
+        assert steps.decide(scope, {}, user) == (policy_field, (b"ratelimit", expected))
     assert chosen == {"general", "api"}
     assert len(answers) == 4096  # full: the rest were formatted each time

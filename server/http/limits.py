@@ -7,14 +7,14 @@ decided before authentication (so unauthenticated floods count too), `api` after
 limited request gets a 429 problem with Retry-After; every response of a limited route
 carries RateLimit-Policy (all its policies) and RateLimit (the one closest to its limit).
 
-What a route needs is worked out once into a `RoutePlan`. A plan of local policies only (no
-strict or skip-successful one: every route but the auth ones) is decided by its `InlineSteps`:
-closures bound once per plan around the policies' decision functions
-(`RateLimitActor.decider`, and `pair_decider` for both at once). Such a plan decides both
-policies in one step once the request is authenticated (the key is known then), and the
-address's alone when authentication or the access rule refuses the request: every request is
-counted as if decided before authentication, at one call per request. The others go through `enforce`, which awaits Redis for strict
-policies and keeps the outcomes that must be settled once the status is known.
+What a route needs is worked out once into a `RoutePlan`. A plan of local policies only (no strict
+or skip-successful one: every route but the auth ones) is decided by its `InlineSteps`: closures
+bound once per plan around the policies' decision functions (`RateLimitActor.decider`, and
+`pair_decider` for both at once). Such a plan decides both policies in one step once the request is
+authenticated (the key is known then), and the address's alone when authentication or the access
+rule refuses the request: every request is counted as if decided before authentication, at one call
+per request. The others go through `enforce`, which awaits Redis for strict policies and keeps the
+outcomes that must be settled once the status is known.
 """
 
 from __future__ import annotations

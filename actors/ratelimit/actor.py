@@ -24,7 +24,7 @@ from anyio.abc import TaskStatus
 from redis.asyncio import Redis
 
 from actors.base import Actor
-from actors.ratelimit.gcra import Decide, Decision, GcraStore, Table, backlog_decision
+from actors.ratelimit.gcra import Decide, Decision, GcraStore, PairDecide, backlog_decision
 from actors.ratelimit.policy import RatePolicy
 from actors.ratelimit.redis_sync import GlobalBudgetSync, StrictLimiter
 
@@ -110,16 +110,17 @@ class RateLimitActor(Actor):
 
         return decide
 
-    def table(self, policy: RatePolicy) -> Table:
-        """The table `decider` decides in now (the instance's share in the fallback store while
-        Redis is down), for a hot path that writes the decision step out itself; such a path
-        reports what it decides while degraded with `count_fallback`."""
+    def pair_decider(self, first: RatePolicy, second: RatePolicy) -> PairDecide:
+        """`decider` for two policies at once (`GcraStore.pair_decider`), in the current mode."""
         if not self.degraded:
-            return self._store.table(policy)
-        return self._fallback.table(self._share(policy))
+            return self._store.pair_decider(first, second)
+        decide_first, decide_second = self.decider(first), self.decider(second)
 
-    def count_fallback(self, decisions: int) -> None:
-        self._counts["fallback_decisions"] += decisions
+        def decide(key1: str, key2: str) -> tuple[int, int]:
+            answer = decide_first(key1, 1)
+            return (answer, 0) if answer < 0 else (answer, decide_second(key2, 1))
+
+        return decide
 
     def check_local(self, policy: RatePolicy, key: str) -> Decision:
         """`decider`'s answer as a full Decision."""

@@ -112,20 +112,17 @@ class UnitLog:
 
 Decide = Callable[[str, int], int]
 """A policy's decision function: `GcraStore.admit` for one policy, bound to its table."""
+PairDecide = Callable[[str, str], tuple[int, int]]
+"""Two policies' one-unit decisions in one call, `(first key, second key)` -> both answers. When
+the first refuses, the second is not made and its answer is 0 (never an `admit` answer)."""
 
 
-class Table:
-    """One policy's decision state in a store: TATs in least-recently-used order (`tats`), the
-    emission interval and burst in nanoseconds, and the list that logs admitted units for the
-    sync (or None). New keys go in through `store.insert` (it enforces the cap), refusals count
-    in `store.refused`, and `store.clock_ns() - store.epoch` is the TATs' clock."""
-
-    __slots__ = ("burst", "decide", "interval", "log", "policy", "refunds", "store", "tats")
+class _Table:
+    __slots__ = ("burst", "decide", "interval", "log", "policy", "refunds", "tats")
 
     def __init__(
         self, store: GcraStore, policy: RatePolicy, tats: dict[str, int], log: UnitLog | None
     ) -> None:
-        self.store = store
         self.policy = policy
         self.interval = interval_ticks(policy, NS_PER_SECOND)
         self.burst = policy.limit * self.interval
@@ -135,7 +132,7 @@ class Table:
         self.decide = _decider(store, self)
 
 
-def _decider(store: GcraStore, table: Table) -> Decide:
+def _decider(store: GcraStore, table: _Table) -> Decide:
     """The GCRA step of one table, with everything it reads bound once (the hot path)."""
     clock, epoch, insert = store.clock_ns, store.epoch, store.insert
     tats, interval, burst, log = table.tats, table.interval, table.burst, table.log
@@ -160,6 +157,50 @@ def _decider(store: GcraStore, table: Table) -> Decide:
             else:
                 log.extend([key] * cost)
         return after
+
+    return decide
+
+
+def _pair_decider(store: GcraStore, first: _Table, second: _Table) -> PairDecide:
+    """`_decider`'s one-unit step for `first`, then for `second`, in one call: a route's address
+    and user policies. Written out rather than calling the two deciders, which costs a call and a
+    closure's cells per decision on the request path (A/B runs of the server under load: 0.6 to
+    2 us of server CPU less per request); `test_a_pair_decision_is_two_decisions` holds the two
+    copies to the same answers."""
+    clock, epoch, insert = store.clock_ns, store.epoch, store.insert
+    tats1, interval1, burst1, log1 = first.tats, first.interval, first.burst, first.log
+    tats2, interval2, burst2, log2 = second.tats, second.interval, second.burst, second.log
+    pop1, pop2 = tats1.pop, tats2.pop
+
+    def decide(key1: str, key2: str) -> tuple[int, int]:
+        now = clock() - epoch
+        tat = pop1(key1, None)
+        after1 = (tat - now if tat is not None and tat > now else 0) + interval1
+        if after1 > burst1:
+            store.refused += 1
+            if tat is not None:
+                tats1[key1] = tat
+            return burst1 - after1 - 1, 0
+        if tat is None:
+            insert(tats1, key1, now + after1)
+        else:
+            tats1[key1] = now + after1
+        if log1 is not None:
+            log1.append(key1)
+        tat = pop2(key2, None)
+        after2 = (tat - now if tat is not None and tat > now else 0) + interval2
+        if after2 > burst2:
+            store.refused += 1
+            if tat is not None:
+                tats2[key2] = tat
+            return after1, burst2 - after2 - 1
+        if tat is None:
+            insert(tats2, key2, now + after2)
+        else:
+            tats2[key2] = now + after2
+        if log2 is not None:
+            log2.append(key2)
+        return after1, after2
 
     return decide
 
@@ -200,7 +241,7 @@ class GcraStore:
         self.epoch = self.clock_ns()
         self._max_keys = max_keys
         self._log_for = log_for
-        self._tables: dict[str, Table] = {}
+        self._tables: dict[str, _Table] = {}
         self._size = 0
         self.inserted_since_sweep = 0
         self.refused = 0
@@ -224,11 +265,10 @@ class GcraStore:
         the table lookup. Valid while `policy` is the one this store decides under its name."""
         return self._table(policy).decide
 
-    def table(self, policy: RatePolicy) -> Table:
-        """What a decision step for `policy` reads and writes, for a caller that writes the step
-        out in its own hot path (`_decider` is the reference); valid as long as `decider`'s
-        functions are."""
-        return self._table(policy)
+    def pair_decider(self, first: RatePolicy, second: RatePolicy) -> PairDecide:
+        """`decider(first)` then, unless it refuses, `decider(second)`, one unit each, in one
+        call; valid as long as `decider`'s functions are."""
+        return _pair_decider(self, self._table(first), self._table(second))
 
     def check(self, policy: RatePolicy, key: str, cost: int = 1) -> Decision:
         """Decide a request of `cost` units; consume them when allowed."""
@@ -292,12 +332,12 @@ class GcraStore:
     def _now(self) -> int:
         return self.clock_ns() - self.epoch
 
-    def _table(self, policy: RatePolicy) -> Table:
+    def _table(self, policy: RatePolicy) -> _Table:
         table = self._tables.get(policy.name)
         if table is None or table.policy is not policy:
             tats: dict[str, int] = {} if table is None else table.tats
             log = None if self._log_for is None else self._log_for(policy)
-            table = self._tables[policy.name] = Table(self, policy, tats, log)
+            table = self._tables[policy.name] = _Table(self, policy, tats, log)
         return table
 
     def insert(self, tats: dict[str, int], key: str, tat: int) -> None:

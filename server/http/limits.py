@@ -9,8 +9,8 @@ carries RateLimit-Policy (all its policies) and RateLimit (the one closest to it
 
 What a route needs is worked out once into a `RoutePlan`. A plan of local policies only (no strict
 or skip-successful one: every route but the auth ones) is decided by its `InlineSteps`: closures
-bound once per plan around the policies' decision functions (`RateLimitActor.decider`) and tables
-(`RateLimitActor.table`). Such a plan decides both policies in one step once the request is
+bound once per plan around the policies' decision functions (`RateLimitActor.decider`, and
+`pair_decider` for both at once). Such a plan decides both policies in one step once the request is
 authenticated (the key is known then), and the address's alone when authentication or the access
 rule refuses the request: every request is counted as if decided before authentication, at one call
 per request. The others go through `enforce`, which awaits Redis for strict policies and keeps the
@@ -31,7 +31,7 @@ from actors.ratelimit.gcra import (
     NS_PER_SECOND,
     Decide,
     Decision,
-    Table,
+    PairDecide,
     backlog_decision,
     interval_ticks,
 )
@@ -179,25 +179,19 @@ class RateLimits:
             by_address=tuple(shapes),
             by_user=by_user,
             policy_field=policy_field,
-            inline=self._inline(policy_field, shapes[0], by_user)
+            inline=inline_steps(
+                policy_field,
+                shapes[0],
+                by_user,
+                self._answers.setdefault(policy_field[1], {}),
+                None
+                if by_user is None
+                else self.actor.pair_decider(shapes[0].policy, by_user.policy),
+                self.address,
+            )
             if local and len(shapes) == 1
             else None,
         )
-
-    def _inline(
-        self, policy_field: Field, general: PolicyShape, user: PolicyShape | None
-    ) -> InlineSteps:
-        actor = self.actor
-        tables = None if user is None else (actor.table(general.policy), actor.table(user.policy))
-        steps = inline_steps(
-            policy_field,
-            general,
-            user,
-            self._answers.setdefault(policy_field[1], {}),
-            tables,
-            self.trusted_proxies,
-        )
-        return counted(steps, actor.count_fallback) if tables and actor.degraded else steps
 
     def _shape(self, policy: RatePolicy) -> PolicyShape:
         shape = self._shapes.get(policy.name)
@@ -261,27 +255,20 @@ def inline_steps(
     general: PolicyShape,
     user: PolicyShape | None,
     answers: dict[int, tuple[Field, Field]],
-    tables: tuple[Table, Table] | None,
-    trusted_proxies: tuple[str, ...],
+    decide_pair: PairDecide | None,
+    address: AddressOf,
 ) -> InlineSteps:
-    """The steps of a local plan, with every value they read bound once (the hot path). With a
-    user-keyed policy, `tables` are where the address's and the user's policies are decided
-    (`RateLimitActor.table`), and the field goes to the policy closest to its limit, the
-    address's on a tie.
-
-    Both GCRA steps are written out here (`gcra._decider` is the reference, and the tests hold
-    the two to the same answers): on the request path each Python call and closure costs more
-    than the step itself (A/B runs of the server under load: the steps written out take 3.6 us
-    of server CPU per request less than one call to a pair of deciders, and that one call 0.6 to
-    2 us less than two).
+    """The steps of a local plan, with every value they read bound once (the hot path): the
+    address's and the user's decisions in one call (`decide_pair`, None when `user` is), and the
+    field to the policy closest to its limit, the address's on a tie.
 
     `answers` keeps the fields already formatted, shared by the plans of one RateLimit-Policy
     value: by `2 * (reset * (limit + 1) + remaining)`, plus one for the user's policy. Remaining
     and reset move together, so a policy has about `limit + window seconds` of them (1,900 and
     160 for the default general and api policies), and most requests reuse one."""
     decide_address = general.decide
+    general_burst = general.burst
     general_item = general.allowed_item
-    address = address_of(trusted_proxies)
 
     def admit_address(scope: Scope, headers: dict[bytes, bytes]) -> int:
         client = address(scope, headers)
@@ -290,7 +277,7 @@ def inline_steps(
             raise refused(policy_field, [(general, client, admitted)])
         return admitted
 
-    if user is None or tables is None:
+    if user is None or decide_pair is None:
 
         def address_only(
             scope: Scope, headers: dict[bytes, bytes], key: str | None
@@ -298,73 +285,30 @@ def inline_steps(
             return policy_field, (b"ratelimit", general_item(admit_address(scope, headers)))
 
         return InlineSteps(address_only, admit_address)
+    user_burst = user.burst
     user_item = user.allowed_item
+    general_interval, user_interval = general.interval, user.interval
     general_span, user_span = general.applied.limit + 1, user.applied.limit + 1
     answer = answers.get
-    proxied = bool(trusted_proxies)
-    first_table, second_table = tables
-    store = first_table.store
-    clock, epoch, insert = store.clock_ns, store.epoch, store.insert
-    tats1, interval1, burst1, log1 = (
-        first_table.tats,
-        first_table.interval,
-        first_table.burst,
-        first_table.log,
-    )
-    tats2, interval2, burst2, log2 = (
-        second_table.tats,
-        second_table.interval,
-        second_table.burst,
-        second_table.log,
-    )
-    pop1, pop2 = tats1.pop, tats2.pop
 
     def both(scope: Scope, headers: dict[bytes, bytes], key: str | None) -> tuple[Field, Field]:
-        if proxied:
-            client = address(scope, headers)
-        else:
-            peer = scope.get("client")
-            client = peer[0] if peer else "unknown"
+        client = address(scope, headers)
         if key is None:
             key = client
-        now = clock() - epoch
-        tat = pop1(client, None)
-        first = (tat - now if tat is not None and tat > now else 0) + interval1
-        if first > burst1:
-            store.refused += 1
-            if tat is not None:
-                tats1[client] = tat
-            raise refused(policy_field, [(general, client, burst1 - first - 1)])
-        if tat is None:
-            insert(tats1, client, now + first)
-        else:
-            tats1[client] = now + first
-        if log1 is not None:
-            log1.append(client)
-        tat = pop2(key, None)
-        second = (tat - now if tat is not None and tat > now else 0) + interval2
-        if second > burst2:
-            store.refused += 1
-            if tat is not None:
-                tats2[key] = tat
-            raise refused(
-                policy_field, [(general, client, first), (user, key, burst2 - second - 1)]
-            )
-        if tat is None:
-            insert(tats2, key, now + second)
-        else:
-            tats2[key] = now + second
-        if log2 is not None:
-            log2.append(key)
-        # first / burst1 >= second / burst2, without dividing: `PolicyShape.load` ranks alike.
-        if first * burst2 >= second * burst1:
-            left = (burst1 - first) // interval1
+        first, second = decide_pair(client, key)
+        if first < 0:
+            raise refused(policy_field, [(general, client, first)])
+        if second < 0:
+            raise refused(policy_field, [(general, client, first), (user, key, second)])
+        # first / general_burst >= second / user_burst, without dividing: `load` ranks alike.
+        if first * user_burst >= second * general_burst:
+            left = (general_burst - first) // general_interval
             item_key = 2 * (-(-first // NS_PER_SECOND) * general_span + left)
             fields = answer(item_key)
             if fields is None:
                 fields = _remember(answers, item_key, policy_field, general_item(first))
         else:
-            left = (burst2 - second) // interval2
+            left = (user_burst - second) // user_interval
             item_key = 2 * (-(-second // NS_PER_SECOND) * user_span + left) + 1
             fields = answer(item_key)
             if fields is None:
@@ -372,17 +316,6 @@ def inline_steps(
         return fields
 
     return InlineSteps(both, admit_address)
-
-
-def counted(steps: InlineSteps, count: Callable[[int], None]) -> InlineSteps:
-    """`steps` reporting to `count` the two decisions each authenticated request makes (the
-    fallback's tally while Redis is down; `admit_address` goes through a decider that counts)."""
-
-    def decide(scope: Scope, headers: dict[bytes, bytes], key: str | None) -> tuple[Field, Field]:
-        count(2)
-        return steps.decide(scope, headers, key)
-
-    return InlineSteps(decide, steps.admit_address)
 
 
 def _remember(

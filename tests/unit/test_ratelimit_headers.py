@@ -14,7 +14,7 @@ from litestar.types import Scope
 from actors.ratelimit.gcra import Decision, GcraStore, backlog_decision
 from actors.ratelimit.headers import rate_limit_headers, remaining_item, retry_after_header
 from actors.ratelimit.policy import API, AUTH, GENERAL, RatePolicy
-from server.http.limits import PolicyShape, inline_steps
+from server.http.limits import PolicyShape, address_of, inline_steps
 
 BareItem = int | float | str | bool
 Item = tuple[BareItem, dict[str, BareItem]]
@@ -231,8 +231,8 @@ def test_inline_fields_match_the_formatted_ones() -> None:
         PolicyShape(general, general, store.decider(general)),
         PolicyShape(api, api, store.decider(api)),
         answers,
-        (store.table(general), store.table(api)),
-        (),
+        store.pair_decider(general, api),
+        address_of(()),
     )
     chosen = set()
     for i in range(9000):

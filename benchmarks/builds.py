@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import secrets
 import statistics
 import tempfile
 from collections.abc import Sequence
@@ -156,7 +157,7 @@ def main(argv: Sequence[str]) -> int:
         parser.error("build names must differ")
     wrk_path = ensure_wrk()
     settings = GranianSettings(workers=args.workers)
-    secret = "builds-" + "x" * 40
+    secret = secrets.token_urlsafe(32)
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sevenp-builds-")))
         dsn, _ = stack.enter_context(base_dsn(args.database_url))
@@ -205,6 +206,8 @@ def main(argv: Sequence[str]) -> int:
             for name in order:
                 rounds[name].append(_round(servers[name], jobs[name], redis, wrk_path))
     print(f"{args.rounds} rounds of {args.seconds:g} s, {args.path}; ratio to {builds[0].name}")
+    if not redis:
+        print(f"(no Redis process listening for {args.redis_url} seen: its CPU reads 0)")
     print(f"{'build':12} {'req/s':>8} {'ratio':>7} {'server us/req':>14} {'redis us/req':>13}")
     for s in summarize(rounds):
         print(f"{s.name:12} {s.rps:8.0f} {s.ratio:7.3f} {s.server_us:14.1f} {s.redis_us:13.2f}")

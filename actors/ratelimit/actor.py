@@ -24,7 +24,7 @@ from anyio.abc import TaskStatus
 from redis.asyncio import Redis
 
 from actors.base import Actor
-from actors.ratelimit.gcra import Decide, Decision, GcraStore, PairDecide, backlog_decision
+from actors.ratelimit.gcra import Decide, Decision, GcraStore, backlog_decision
 from actors.ratelimit.policy import RatePolicy
 from actors.ratelimit.redis_sync import GlobalBudgetSync, StrictLimiter
 
@@ -107,18 +107,6 @@ class RateLimitActor(Actor):
         def decide(key: str, cost: int = 1) -> int:
             counts["fallback_decisions"] += 1
             return share_decide(key, cost)
-
-        return decide
-
-    def pair_decider(self, first: RatePolicy, second: RatePolicy) -> PairDecide:
-        """`decider` for two policies at once (`GcraStore.pair_decider`), in the current mode."""
-        if not self.degraded:
-            return self._store.pair_decider(first, second)
-        decide_first, decide_second = self.decider(first), self.decider(second)
-
-        def decide(key1: str, key2: str) -> tuple[int, int]:
-            answer = decide_first(key1, 1)
-            return (answer, 0) if answer < 0 else (answer, decide_second(key2, 1))
 
         return decide
 

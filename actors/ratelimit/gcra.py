@@ -112,9 +112,6 @@ class UnitLog:
 
 Decide = Callable[[str, int], int]
 """A policy's decision function: `GcraStore.admit` for one policy, bound to its table."""
-PairDecide = Callable[[str, str], tuple[int, int]]
-"""Two policies' one-unit decisions in one call, `(first key, second key)` -> both answers. When
-the first refuses, the second is not made and its answer is 0 (never an `admit` answer)."""
 
 
 class _Table:
@@ -157,51 +154,6 @@ def _decider(store: GcraStore, table: _Table) -> Decide:
             else:
                 log.extend([key] * cost)
         return after
-
-    return decide
-
-
-def _pair_decider(store: GcraStore, first: _Table, second: _Table) -> PairDecide:
-    """`_decider`'s one-unit step for `first`, then for `second`, in one call: a route's address
-    and user policies. Written out rather than calling the two deciders, which costs a call and a
-    closure's cells per decision on the request path (three A/B runs of the server under load
-    read 0.6, 2.1 and 2.3 us of server CPU less per request, where runs of one build differ by
-    up to 2 us); `test_a_pair_decision_is_two_decisions` holds the two copies to the same
-    answers."""
-    clock, epoch, insert = store.clock_ns, store.epoch, store.insert
-    tats1, interval1, burst1, log1 = first.tats, first.interval, first.burst, first.log
-    tats2, interval2, burst2, log2 = second.tats, second.interval, second.burst, second.log
-    pop1, pop2 = tats1.pop, tats2.pop
-
-    def decide(key1: str, key2: str) -> tuple[int, int]:
-        now = clock() - epoch
-        tat = pop1(key1, None)
-        after1 = (tat - now if tat is not None and tat > now else 0) + interval1
-        if after1 > burst1:
-            store.refused += 1
-            if tat is not None:
-                tats1[key1] = tat
-            return burst1 - after1 - 1, 0
-        if tat is None:
-            insert(tats1, key1, now + after1)
-        else:
-            tats1[key1] = now + after1
-        if log1 is not None:
-            log1.append(key1)
-        tat = pop2(key2, None)
-        after2 = (tat - now if tat is not None and tat > now else 0) + interval2
-        if after2 > burst2:
-            store.refused += 1
-            if tat is not None:
-                tats2[key2] = tat
-            return after1, burst2 - after2 - 1
-        if tat is None:
-            insert(tats2, key2, now + after2)
-        else:
-            tats2[key2] = now + after2
-        if log2 is not None:
-            log2.append(key2)
-        return after1, after2
 
     return decide
 
@@ -265,11 +217,6 @@ class GcraStore:
         """`admit` bound to one policy: `decider(policy)(key)` is `admit(policy, key)`, without
         the table lookup. Valid while `policy` is the one this store decides under its name."""
         return self._table(policy).decide
-
-    def pair_decider(self, first: RatePolicy, second: RatePolicy) -> PairDecide:
-        """`decider(first)` then, unless it refuses, `decider(second)`, one unit each, in one
-        call; valid as long as `decider`'s functions are."""
-        return _pair_decider(self, self._table(first), self._table(second))
 
     def check(self, policy: RatePolicy, key: str, cost: int = 1) -> Decision:
         """Decide a request of `cost` units; consume them when allowed."""

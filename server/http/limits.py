@@ -7,14 +7,14 @@ decided before authentication (so unauthenticated floods count too), `api` after
 limited request gets a 429 problem with Retry-After; every response of a limited route
 carries RateLimit-Policy (all its policies) and RateLimit (the one closest to its limit).
 
-What a route needs is worked out once into a `RoutePlan`. A plan of local policies only (no strict
-or skip-successful one: every route but the auth ones) is decided by its `InlineSteps`: closures
-bound once per plan around the policies' decision functions (`RateLimitActor.decider`, and
-`pair_decider` for both at once). Such a plan decides both policies in one step once the request is
-authenticated (the key is known then), and the address's alone when authentication or the access
-rule refuses the request: every request is counted as if decided before authentication, at one call
-per request. The others go through `enforce`, which awaits Redis for strict policies and keeps the
-outcomes that must be settled once the status is known.
+What a route needs is worked out once into a `RoutePlan`. A plan of local policies only (no
+strict or skip-successful one: every route but the auth ones) is decided by its `InlineSteps`:
+closures bound once per plan around the policies' decision functions
+(`RateLimitActor.decider`). Such a plan decides both policies in one step once the request is
+authenticated (the key is known then), and the address's alone when authentication or the
+access rule refuses the request: every request is counted as if decided before authentication,
+at one call per request. The others go through `enforce`, which awaits Redis for strict
+policies and keeps the outcomes that must be settled once the status is known.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from actors.ratelimit.gcra import (
     NS_PER_SECOND,
     Decide,
     Decision,
-    PairDecide,
     backlog_decision,
     interval_ticks,
 )
@@ -184,9 +183,6 @@ class RateLimits:
                 shapes[0],
                 by_user,
                 self._answers.setdefault(policy_field[1], {}),
-                None
-                if by_user is None
-                else self.actor.pair_decider(shapes[0].policy, by_user.policy),
                 self.address,
             )
             if local and len(shapes) == 1
@@ -255,12 +251,10 @@ def inline_steps(
     general: PolicyShape,
     user: PolicyShape | None,
     answers: dict[int, tuple[Field, Field]],
-    decide_pair: PairDecide | None,
     address: AddressOf,
 ) -> InlineSteps:
     """The steps of a local plan, with every value they read bound once (the hot path): the
-    address's and the user's decisions in one call (`decide_pair`, None when `user` is), and the
-    field to the policy closest to its limit, the address's on a tie.
+    field goes to the policy closest to its limit, the address's on a tie.
 
     `answers` keeps the fields already formatted, shared by the plans of one RateLimit-Policy
     value: by `2 * (reset * (limit + 1) + remaining)`, plus one for the user's policy. Remaining
@@ -277,7 +271,7 @@ def inline_steps(
             raise refused(policy_field, [(general, client, admitted)])
         return admitted
 
-    if user is None or decide_pair is None:
+    if user is None:
 
         def address_only(
             scope: Scope, headers: dict[bytes, bytes], key: str | None
@@ -285,6 +279,7 @@ def inline_steps(
             return policy_field, (b"ratelimit", general_item(admit_address(scope, headers)))
 
         return InlineSteps(address_only, admit_address)
+    decide_user = user.decide
     user_burst = user.burst
     user_item = user.allowed_item
     general_interval, user_interval = general.interval, user.interval
@@ -295,9 +290,10 @@ def inline_steps(
         client = address(scope, headers)
         if key is None:
             key = client
-        first, second = decide_pair(client, key)
+        first = decide_address(client, 1)
         if first < 0:
             raise refused(policy_field, [(general, client, first)])
+        second = decide_user(key, 1)
         if second < 0:
             raise refused(policy_field, [(general, client, first), (user, key, second)])
         # first / general_burst >= second / user_burst, without dividing: `load` ranks alike.

@@ -9,13 +9,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from actors.ratelimit.actor import RateLimitActor
-from actors.ratelimit.gcra import (
-    Decision,
-    GcraStore,
-    UnitLog,
-    backlog_decision,
-    measure_store_memory,
-)
+from actors.ratelimit.gcra import Decision, GcraStore, backlog_decision, measure_store_memory
 from actors.ratelimit.policy import GENERAL, RatePolicy
 from tests.support.services import free_port
 
@@ -309,44 +303,6 @@ def test_admit_answers_exactly_as_check(gaps: list[float]) -> None:
         assert backlog_decision(policy, fast.admit(policy, "k")) == full.check(policy, "k")
 
 
-@given(
-    st.lists(
-        st.tuples(
-            st.floats(min_value=0, max_value=3, allow_nan=False),
-            st.sampled_from(["a", "b"]),
-            st.sampled_from(["u", "v", "a"]),
-        ),
-        min_size=1,
-        max_size=60,
-    )
-)
-def test_a_pair_decision_is_two_decisions(steps: list[tuple[float, str, str]]) -> None:
-    """The pair decider answers, keeps and logs exactly as the first decider and then, unless it
-    refused, the second would (new keys, known keys, refusals of either, a key in both)."""
-    now = [0.0]
-    address, user = RatePolicy("address", 4, 6), RatePolicy("user", 2, 5)
-    logs: dict[str, dict[str, UnitLog]] = {"pair": {}, "single": {}}
-    pair = GcraStore(
-        clock=lambda: now[0], log_for=lambda p: logs["pair"].setdefault(p.name, UnitLog())
-    )
-    single = GcraStore(
-        clock=lambda: now[0], log_for=lambda p: logs["single"].setdefault(p.name, UnitLog())
-    )
-    decide_pair = pair.pair_decider(address, user)
-    decide_address, decide_user = single.decider(address), single.decider(user)
-    for gap, first_key, second_key in steps:
-        now[0] += gap
-        first = decide_address(first_key, 1)
-        expected = (first, 0) if first < 0 else (first, decide_user(second_key, 1))
-        assert decide_pair(first_key, second_key) == expected
-    assert pair.refused == single.refused
-    for name in ("address", "user"):
-        assert logs["pair"][name].tally() == logs["single"][name].tally()
-    for policy in (address, user):
-        for key in ("a", "b", "u", "v"):
-            assert pair.peek(policy, key) == single.peek(policy, key)
-
-
 def test_one_million_keys_fit_in_a_bounded_footprint() -> None:
     """The issue's figure: a million distinct client keys, each one request, held at once."""
     used = measure_store_memory(1_000_000)
@@ -390,10 +346,3 @@ async def test_a_decider_decides_in_the_mode_it_was_bound_for() -> None:
     assert all(degraded("b", 1) >= 0 for _ in range(5))
     assert degraded("b", 1) < 0
     assert actor.details()["fallback_decisions"] == before + 6
-    both = actor.pair_decider(FIVE, RatePolicy("per-user", 1, 900))
-    assert both("c", "u")[1] >= 0
-    assert both("c", "u")[1] < 0  # the user's share is spent
-    refused, undecided = both("b", "w")  # a spent address: the user is not decided
-    assert refused < 0
-    assert undecided == 0
-    assert actor.details()["fallback_decisions"] == before + 6 + 5

@@ -68,7 +68,6 @@ def test_a_plans_steps_decide_as_the_deciders(
         PolicyShape(ADDRESS, ADDRESS, inline.decider(ADDRESS)),
         PolicyShape(USER, USER, inline.decider(USER)),
         {},
-        inline.pair_decider(ADDRESS, USER),
         address_of(()),
     )
     for gap, address, user in requests:

@@ -231,7 +231,6 @@ def test_inline_fields_match_the_formatted_ones() -> None:
         PolicyShape(general, general, store.decider(general)),
         PolicyShape(api, api, store.decider(api)),
         answers,
-        store.pair_decider(general, api),
         address_of(()),
     )
     chosen = set()

@@ -179,6 +179,27 @@ def test_cap_evicts_the_least_recently_used_key() -> None:
     assert store.peek(FIVE, "d").remaining == 4
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["check", "merge"]), st.sampled_from("abcd")), max_size=40)
+)
+def test_the_cap_evicts_in_order_of_last_use(ops: list[tuple[str, str]]) -> None:
+    """Decisions (refused ones too) and merges that raise a backlog count as a use."""
+    store, _ = make_store(max_keys=3)
+    by_use: list[str] = []  # the keys held, least recently used first
+    for step, (op, key) in enumerate(ops):
+        if op == "check":
+            store.check(FIVE, key)
+        else:
+            store.merge_remote(FIVE, {key: 6.0 + step})  # always above the key's backlog
+        if key in by_use:
+            by_use.remove(key)
+        elif len(by_use) == 3:
+            del by_use[0]
+        by_use.append(key)
+        assert {k for k in "abcd" if store.peek(FIVE, k).remaining < 5} == set(by_use)
+
+
 def test_a_large_table_at_the_cap_evicts_its_oldest_in_a_batch() -> None:
     store, _ = make_store(max_keys=2048)
     keys = [f"k{i}" for i in range(2048)]

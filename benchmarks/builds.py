@@ -1,6 +1,7 @@
 """Builds side by side: one route on servers of several source trees, in alternating rounds.
 
-    uv run python -m benchmarks.builds BASE=. NEW=/tmp/wt/new OFF=.:RATE_LIMIT_ENABLED=false \\
+    uv run python -m benchmarks.builds BASE=/tmp/wt/base NEW=/tmp/wt/new BASE2=/tmp/wt/base2 \\
+        OFF=/tmp/wt/base:RATE_LIMIT_ENABLED=false \\
         --database-url postgresql://postgres@127.0.0.1:5432/postgres \\
         --redis-url redis://127.0.0.1:6379/0
 
@@ -13,8 +14,10 @@ processes and of Redis (the whole process: run nothing else against it).
 
 What a difference is worth: two servers of one build agree within about 1 us of server CPU
 per request in one run, but a comparison moves by 2-3 us from run to run on these machines.
-Name a build twice (`BASE=. BASE2=.`) to see the spread of the run at hand, and repeat a run
-before believing a difference under 3 us.
+Name the base twice, from two worktrees (BASE2 above), to see the spread of the run at hand,
+and repeat a run before believing a difference under 3 us. Serve every build from a worktree:
+the main checkout read 2-4 us above worktrees of equivalent code in four runs of five
+(benchmarks/README.md).
 """
 
 from __future__ import annotations

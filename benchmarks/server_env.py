@@ -1,8 +1,10 @@
 """Environment of the server under test: production mode, with budgets that do not reject load.
 
 The rate limiter stays on (its cost is part of every figure) but its budgets are raised far above
-what the harness sends, so closed-loop runs measure throughput rather than 429s. Anything here can
-be overridden with ``--server-env-var KEY=VALUE``.
+what the harness sends, so closed-loop runs measure throughput rather than 429s. Each policy keeps
+its default window (what the limiter's sync does with a key depends on it) with a limit of one
+unit per microsecond, the most a GCRA in microseconds takes. Anything here can be overridden with
+``--server-env-var KEY=VALUE``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from pathlib import Path
 
 from benchmarks.servers import GranianSettings
 
-UNLIMITED_RATE = "1000000/1"  # the GCRA needs >= 1 us per unit
+
+def unlimited_rate(window_seconds: int) -> str:
+    """A budget no run reaches, over `window_seconds`."""
+    return f"{window_seconds * 1_000_000}/{window_seconds}"
 
 
 def server_environment(
@@ -40,9 +45,9 @@ def server_environment(
         "BACKPRESSURE": str(settings.backpressure),
         "DB_POOL_MAX": str(pool_size),
         "RATE_LIMIT_ENABLED": "true",
-        "RATE_LIMIT_GENERAL": UNLIMITED_RATE,
-        "RATE_LIMIT_API": UNLIMITED_RATE,
-        "RATE_LIMIT_AUTH": UNLIMITED_RATE,
+        "RATE_LIMIT_GENERAL": unlimited_rate(900),
+        "RATE_LIMIT_API": unlimited_rate(60),
+        "RATE_LIMIT_AUTH": unlimited_rate(900),
         "MAX_FAILED_LOGINS": "1000000",
     }
     env.update(overrides)

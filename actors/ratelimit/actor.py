@@ -44,6 +44,7 @@ class RateLimitActor(Actor):
         instance_id: str,
         prefix: str = "sevenp:",
         flush_seconds: float = 0.1,
+        quiet_seconds: float = 0.0,
         redis_timeout: float = 0.5,
         max_keys: int = 1_000_000,
         clock: Callable[[], float] = time.monotonic,
@@ -54,7 +55,9 @@ class RateLimitActor(Actor):
         self._prefix = prefix
         self._flush_seconds = flush_seconds
         self._timeout = redis_timeout
-        self._sync = GlobalBudgetSync(prefix=prefix)
+        self._sync = GlobalBudgetSync(
+            prefix=prefix, flush_seconds=flush_seconds, quiet_seconds=quiet_seconds
+        )
         self._store = GcraStore(
             max_keys=max_keys,
             clock=clock,
@@ -165,7 +168,7 @@ class RateLimitActor(Actor):
             store.sweep(_SWEEP_PER_TICK + 2 * store.inserted_since_sweep)
 
     async def _flush(self, redis: Redis) -> None:
-        if not len(self._sync):
+        if not self._sync.has_units():
             return
         try:
             with anyio.fail_after(self._timeout):

@@ -8,7 +8,10 @@ admitted for one key at times within any closed interval of length L total at mo
 limit + floor(L / I) -- a full burst of `limit` at once, then one unit per I.
 
 A store built with `log_for` also logs, per policy, every unit it admits or refunds in the
-`UnitLog` that callback hands it: what the cluster sync sends to Redis.
+`UnitLog` that callback hands it: what the cluster sync sends to Redis. An admitted unit is
+logged as quiet when its key's bucket was full before it (the key was idle here), as busy
+otherwise; the sync may hold quiet units longer. A key gets at most one quiet unit per
+emission interval (the unit itself leaves a backlog of one interval), refunds aside.
 
 A key whose TAT <= now is a full bucket, indistinguishable from an absent key, so it is dropped
 by `sweep()` once it has been full for `keep_full_seconds` (a client coming back soon then
@@ -84,30 +87,32 @@ def decision_from_backlog(
 
 
 class UnitLog:
-    """The keys of units admitted and refunded since the log was last taken: one list append
-    per unit on the hot path, tallied per key (in C, by Counter) only when taken."""
+    """The keys of units admitted (busy or quiet) and refunded since the log was last taken:
+    one list append per unit on the hot path, tallied per key (in C, by Counter) only when
+    taken."""
 
-    __slots__ = ("admitted", "refunded")
+    __slots__ = ("admitted", "quiet", "refunded")
 
     def __init__(self) -> None:
         self.admitted: list[str] = []
+        self.quiet: list[str] = []
         self.refunded: list[str] = []
 
     def __len__(self) -> int:
-        return len(self.admitted) + len(self.refunded)
+        return len(self.admitted) + len(self.quiet) + len(self.refunded)
 
     def tally(self) -> Counter[str]:
-        """Net units per key logged so far (zero or negative where refunds outweigh)."""
+        """Net units per key logged so far, busy and quiet (zero or negative where refunds
+        outweigh)."""
         net = Counter(self.admitted)
+        net.update(self.quiet)
         net.subtract(self.refunded)
         return net
 
-    def take(self) -> Counter[str]:
-        """`tally`, emptying the log."""
-        net = self.tally()
+    def clear(self) -> None:
         self.admitted.clear()
+        self.quiet.clear()
         self.refunded.clear()
-        return net
 
 
 Decide = Callable[[str, int], int]
@@ -115,7 +120,7 @@ Decide = Callable[[str, int], int]
 
 
 class _Table:
-    __slots__ = ("burst", "decide", "interval", "log", "policy", "refunds", "tats")
+    __slots__ = ("burst", "decide", "interval", "log", "policy", "quiet", "refunds", "tats")
 
     def __init__(
         self, store: GcraStore, policy: RatePolicy, tats: dict[str, int], log: UnitLog | None
@@ -125,6 +130,7 @@ class _Table:
         self.burst = policy.limit * self.interval
         self.tats = tats
         self.log = None if log is None else log.admitted
+        self.quiet = None if log is None else log.quiet
         self.refunds = None if log is None else log.refunded
         self.decide = _decider(store, self)
 
@@ -132,13 +138,19 @@ class _Table:
 def _decider(store: GcraStore, table: _Table) -> Decide:
     """The GCRA step of one table, with everything it reads bound once (the hot path)."""
     clock, epoch, insert = store.clock_ns, store.epoch, store.insert
-    tats, interval, burst, log = table.tats, table.interval, table.burst, table.log
+    tats, interval, burst = table.tats, table.interval, table.burst
+    busy_log, quiet_log = table.log, table.quiet
     pop = tats.pop
 
     def decide(key: str, cost: int = 1) -> int:
         now = clock() - epoch
         tat = pop(key, None)
-        after = (tat - now if tat is not None and tat > now else 0) + cost * interval
+        if tat is not None and tat > now:
+            after = tat - now + cost * interval
+            log = busy_log
+        else:
+            after = cost * interval
+            log = quiet_log
         if after > burst:
             store.refused += 1
             if tat is not None:

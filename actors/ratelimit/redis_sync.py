@@ -51,6 +51,7 @@ cluster-wide (TIME before writes needs effect replication, the default since Red
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Callable
 
@@ -144,6 +145,64 @@ def budget_key(prefix: str, policy: RatePolicy) -> str:
     return f"{prefix}rl-budget:{policy.name}"
 
 
+QUIET_WAIT_WINDOW_SHARE = 12
+"""Quiet units wait at most 1/12 of their policy's window: at most limit/6 more units of
+over-admission per other instance (2 Q / I with Q = window / 12)."""
+
+
+def quiet_hold(policy: RatePolicy, flush_seconds: float, quiet_seconds: float) -> int:
+    """Flushes a key's quiet units are held after the one that first takes them, so that
+    they reach Redis within min(quiet_seconds, window / 12) of being admitted (flush gaps of
+    `flush_seconds` assumed); 0 when that is less than two flush intervals."""
+    wait = min(quiet_seconds, policy.window_seconds / QUIET_WAIT_WINDOW_SHARE)
+    return max(0, math.floor(wait / flush_seconds + 1e-9) - 1)
+
+
+class PendingUnits:
+    """A policy's units on their way to Redis: the log its store writes, and the quiet units
+    held back. A key's quiet units are held from the flush that first takes them for `hold`
+    more flushes, then sent with whatever it gathered meanwhile; a key with busy units (or
+    refunds) in a flush is sent whole at once, held units included."""
+
+    __slots__ = ("due", "held", "hold", "log", "tick")
+
+    def __init__(self, hold: int) -> None:
+        self.log = UnitLog()
+        self.hold = hold
+        self.held: Counter[str] = Counter()
+        self.due: list[list[str]] = [[] for _ in range(hold)]
+        self.tick = 0
+
+    def __len__(self) -> int:
+        return len(self.log) + self.held.total()
+
+    def take(self) -> Counter[str]:
+        """The net units per key to send now, emptying the log into the held units."""
+        log, held = self.log, self.held
+        net = Counter(log.admitted)
+        net.subtract(log.refunded)
+        if not self.hold:
+            net.update(log.quiet)
+            log.clear()
+            return net
+        slot = self.tick % self.hold
+        self.tick += 1
+        releasing = self.due[slot]
+        if log.quiet:
+            self.due[slot] = [key for key in set(log.quiet) if key not in held]
+            held.update(log.quiet)
+        else:
+            self.due[slot] = []
+        log.clear()
+        for key in releasing:
+            units = held.pop(key, 0)
+            if units:
+                net[key] += units
+        for key in net.keys() & held.keys():
+            net[key] += held.pop(key)
+        return net
+
+
 class GlobalBudgetSync:
     """Batches locally admitted units and exchanges them for the cluster backlog in Redis."""
 
@@ -152,19 +211,31 @@ class GlobalBudgetSync:
         *,
         prefix: str = "",
         batch_size: int = 500,
+        flush_seconds: float = 0.1,
+        quiet_seconds: float = 0.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        """`clock` replaces Redis TIME (tests, simulations); every instance must share it."""
+        """`flush_seconds`: how often `flush` is called; quiet units may wait up to
+        `quiet_seconds` (capped per policy, see `quiet_hold`); `clock` replaces Redis TIME
+        (tests, simulations), and every instance must share it."""
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise ValueError(f"batch_size must be within 1..{MAX_BATCH_SIZE}: {batch_size}")
+        if flush_seconds <= 0 or quiet_seconds < 0:
+            raise ValueError(f"flush and quiet seconds: {flush_seconds}, {quiet_seconds}")
         self._prefix = prefix
         self._batch_size = batch_size
+        self._flush_seconds = flush_seconds
+        self._quiet_seconds = quiet_seconds
         self._clock = clock
-        self._logs: dict[str, UnitLog] = {}
+        self._pending: dict[str, PendingUnits] = {}
         self._policies: dict[str, RatePolicy] = {}
 
     def __len__(self) -> int:
-        return sum(len(log) for log in self._logs.values())
+        return sum(len(pending) for pending in self._pending.values())
+
+    def has_units(self) -> bool:
+        """Whether any unit waits to be sent: `len(self) > 0`, without counting them."""
+        return any(pending.log or pending.held for pending in self._pending.values())
 
     def log_for(self, policy: RatePolicy) -> UnitLog:
         """The log where units admitted under `policy` accumulate until the next flush.
@@ -173,16 +244,20 @@ class GlobalBudgetSync:
         admissions and refunds straight into it.
         """
         self._policies[policy.name] = policy
-        return self._logs.setdefault(policy.name, UnitLog())
+        pending = self._pending.get(policy.name)
+        if pending is None:
+            hold = quiet_hold(policy, self._flush_seconds, self._quiet_seconds)
+            pending = self._pending[policy.name] = PendingUnits(hold)
+        return pending.log
 
-    def record(self, policy: RatePolicy, key: str, units: int = 1) -> None:
+    def record(self, policy: RatePolicy, key: str, units: int = 1, *, quiet: bool = False) -> None:
         """Add units admitted (or, negative, refunded) locally since the last flush. No I/O.
 
         Keys travel to Redis newline-separated, so a key must not contain a newline (user ids
         and addresses never do)."""
         log = self.log_for(policy)
         if units >= 0:
-            log.admitted.extend([key] * units)
+            (log.quiet if quiet else log.admitted).extend([key] * units)
         else:
             log.refunded.extend([key] * -units)
 
@@ -199,8 +274,8 @@ class GlobalBudgetSync:
         On error the batch is dropped and the error propagates.
         """
         batches: list[tuple[str, int, list[str]]] = []
-        for name, log in self._logs.items():
-            net = log.take()
+        for name, pending in self._pending.items():
+            net = pending.take()
             ones = [key for key, units in net.items() if units == 1]
             if ones:
                 batches.append((name, 1, ones))
@@ -219,7 +294,7 @@ class GlobalBudgetSync:
             if not leads:
                 continue
             interval = interval_ticks(self._policies[name], US_PER_SECOND)
-            own = self._logs[name].tally()
+            own = self._pending[name].log.tally()
             backlog = backlogs.setdefault(name, {})
             for position, lead in leads:
                 backlog[keys[position]] = lead / interval + own[keys[position]]

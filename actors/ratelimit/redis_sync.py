@@ -23,14 +23,29 @@ TAT, so nothing is returned for it); the instance merges that backlog into its l
 max (GcraStore.merge_remote), so it counts every unit the cluster has seen exactly once,
 whichever instance admitted it.
 
+Quiet units. A unit admitted while its key's local bucket was full (GcraStore logs it as quiet)
+comes from a key this instance sees idle: at most one per I per key. Most units of a service
+with many clients are quiet, and reporting each at the next flush makes the sync cost one key
+per request (Redis and the worker's flush together cost about as much as the decisions). So a
+key's quiet units wait: the flush that first takes them holds them for `hold` more flushes, and
+they reach Redis with whatever the key gathered meanwhile, Q = (hold + 1) F after admission at
+most, Q <= min(quiet_seconds, window / 12) (`quiet_hold`). A key with a busy unit or a refund
+in a flush is sent whole at once, its held units included, so a key anyone sees busy still
+syncs every F, and an instance merging a key's backlog has sent all of its own units of it.
+
 Over-admission bound. N instances; I = window / limit; F = longest gap between an instance's
-flush starts; d = longest flush round trip; Λ = 2 (F + d), the time within which a unit admitted
-anywhere reaches Redis (F + d) and then the local view of any instance admitting the key
-(another F + d). In every time interval of length L the cluster admits at most
+flush starts; Q = the longest wait of a quiet unit, (hold + 1) F (Q = F without holding);
+d = longest flush round trip; Λ = 2 (Q + d), the time within which a unit admitted anywhere
+reaches Redis (Q + d) and then the local view of any instance admitting the key (another Q + d:
+its own unit of the key reports it by then). In every time interval of length L the cluster
+admits at most
 
     limit + L / I + E,    E = (N - 1) * (limit + Λ / I)
 
 units: what one exact GCRA allows, plus for each other instance what it can admit on its own in Λ.
+With quiet units held for the longest the cap allows (Q = window / 12), 2 Q / I = limit / 6: the
+hold adds at most a sixth of the limit per other instance to E, against one full limit for the
+burst any instance can admit before it hears of the others.
 Derivation:
  1. An instance admits only while its local TAT <= now + window, and its local TAT is >= the TAT
     of every unit it has seen (merge by max); each unseen unit moves the true TAT by at most I.
@@ -54,6 +69,7 @@ import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable
+from itertools import islice
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -188,19 +204,15 @@ class PendingUnits:
         slot = self.tick % self.hold
         self.tick += 1
         releasing = self.due[slot]
-        if log.quiet:
-            self.due[slot] = [key for key in set(log.quiet) if key not in held]
-            held.update(log.quiet)
-        else:
-            self.due[slot] = []
+        known = len(held)
+        held.update(log.quiet)
+        self.due[slot] = list(islice(reversed(held.keys()), len(held) - known))
         log.clear()
-        for key in releasing:
-            units = held.pop(key, 0)
-            if units:
-                net[key] += units
+        sending = Counter({key: held.pop(key) for key in releasing if key in held})
         for key in net.keys() & held.keys():
             net[key] += held.pop(key)
-        return net
+        sending.update(net)
+        return sending
 
 
 class GlobalBudgetSync:
@@ -266,7 +278,8 @@ class GlobalBudgetSync:
 
         The result maps a policy name to each key's backlog in units -- the cluster's plus this
         instance's units recorded while the flush was in flight -- to feed to
-        GcraStore.merge_remote right away. Keys whose net pending units are <= 0 are skipped.
+        GcraStore.merge_remote right away. Quiet units are sent when their hold is over (or
+        with their key's busy units); keys whose net units to send are <= 0 are skipped.
         A key that was idle in the cluster until this flush is not in the script's answer and is
         left out: its backlog is this instance's own units, which its store already holds
         (counted from when they were admitted, not from the flush, so merging would only

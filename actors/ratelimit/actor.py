@@ -2,8 +2,9 @@
 
 A decision for a general policy is a local computation (`GcraStore.admit`) that also counts the
 unit for the cluster sync; every `flush_seconds` the actor sends what it used to Redis in one
-round trip and merges back the cluster's backlog, so N instances together admit the policy's
-limit (with the bounded over-admission stated in `redis_sync`). Strict policies (login,
+round trip (the units of keys idle here may wait up to `quiet_seconds`) and merges back the
+cluster's backlog, so N instances together admit the policy's limit (with the bounded
+over-admission stated in `redis_sync`). Strict policies (login,
 password reset) are decided atomically in Redis, one round trip each.
 
 While Redis is unreachable no request fails: general policies fall back to local buckets that

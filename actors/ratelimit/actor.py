@@ -4,8 +4,8 @@ A decision for a general policy is a local computation (`GcraStore.admit`) that 
 unit for the cluster sync; every `flush_seconds` the actor sends what it used to Redis in one
 round trip (the units of keys idle here may wait up to `quiet_seconds`) and merges back the
 cluster's backlog, so N instances together admit the policy's limit (with the bounded
-over-admission stated in `redis_sync`). Strict policies (login,
-password reset) are decided atomically in Redis, one round trip each.
+over-admission stated in `redis_sync`). Strict policies (login, password reset) are decided
+atomically in Redis, one round trip each.
 
 While Redis is unreachable no request fails: general policies fall back to local buckets that
 hold each instance to its share (limit / instances last seen), strict policies to a local

@@ -11,7 +11,8 @@ A store built with `log_for` also logs, per policy, every unit it admits or refu
 `UnitLog` that callback hands it: what the cluster sync sends to Redis. An admitted unit is
 logged as quiet when its key's bucket was full before it (the key was idle here), as busy
 otherwise; the sync may hold quiet units longer. A key gets at most one quiet unit per
-emission interval (the unit itself leaves a backlog of one interval), refunds aside.
+emission interval (the unit itself leaves a backlog of one interval), refunds and evictions
+aside.
 
 A key whose TAT <= now is a full bucket, indistinguishable from an absent key, so it is dropped
 by `sweep()` once it has been full for `keep_full_seconds` (a client coming back soon then

@@ -262,14 +262,14 @@ class GlobalBudgetSync:
             pending = self._pending[policy.name] = PendingUnits(hold)
         return pending.log
 
-    def record(self, policy: RatePolicy, key: str, units: int = 1, *, quiet: bool = False) -> None:
+    def record(self, policy: RatePolicy, key: str, units: int = 1) -> None:
         """Add units admitted (or, negative, refunded) locally since the last flush. No I/O.
 
         Keys travel to Redis newline-separated, so a key must not contain a newline (user ids
         and addresses never do)."""
         log = self.log_for(policy)
         if units >= 0:
-            (log.quiet if quiet else log.admitted).extend([key] * units)
+            log.admitted.extend([key] * units)
         else:
             log.refunded.extend([key] * -units)
 

@@ -300,6 +300,39 @@ segments = st.lists(
 )
 
 
+async def simulate(
+    url: str,
+    prefix: str,
+    clock: Clock,
+    policy: RatePolicy,
+    syncs: list[GlobalBudgetSync],
+    attempts: list[Callable[[int], int]],
+    phases: list[int],
+    steps: int,
+) -> list[float]:
+    """Instances (a store logging into each sync) on one simulated clock, one key, real Redis:
+    per step of STEP seconds each makes its attempts until refused, and flushes every
+    FLUSH_EVERY steps at its phase (taking no simulated time). The times of every admission."""
+    stores = [GcraStore(clock=clock, log_for=sync.log_for) for sync in syncs]
+    admitted: list[float] = []
+    try:
+        async with Redis.from_url(url) as client:
+            for step in range(steps):
+                clock.now = 1_000.0 + step * STEP
+                for store, attempts_at in zip(stores, attempts, strict=True):
+                    for _ in range(attempts_at(step)):
+                        if not store.check(policy, "victim").allowed:
+                            break
+                        admitted.append(clock.now)
+                for store, sync, phase in zip(stores, syncs, phases, strict=True):
+                    if step % FLUSH_EVERY == phase:
+                        for backlogs in (await sync.flush(client)).values():
+                            store.merge_remote(policy, backlogs)
+    finally:
+        await delete_prefixed(url, prefix)
+    return admitted
+
+
 def schedule(plan: list[tuple[int, int]]) -> Callable[[int], int]:
     """Attempts per step: each segment is (attempts per step, steps)."""
     steps = [attempts for attempts, length in plan for _ in range(length)]
@@ -321,26 +354,11 @@ async def test_adversarial_schedules_stay_within_the_bound(
     """Three instances on one simulated clock (flush takes no simulated time), real Redis."""
     prefix = f"test:{uuid.uuid4().hex}:"
     clock = Clock()
-    stores = [GcraStore(clock=clock) for _ in plans]
     syncs = [GlobalBudgetSync(prefix=prefix, clock=clock) for _ in plans]
     attempts = [schedule(plan) for plan in plans]
-    admitted: list[float] = []
-    try:
-        async with Redis.from_url(ratelimit_redis_url) as client:
-            for step in range(STEPS):
-                clock.now = 1_000.0 + step * STEP
-                for store, sync, attempts_at in zip(stores, syncs, attempts, strict=True):
-                    for _ in range(attempts_at(step)):
-                        if not store.check(SIM, "victim").allowed:
-                            break
-                        sync.record(SIM, "victim")
-                        admitted.append(clock.now)
-                for store, sync, phase in zip(stores, syncs, phases, strict=True):
-                    if step % FLUSH_EVERY == phase:
-                        for backlogs in (await sync.flush(client)).values():
-                            store.merge_remote(SIM, backlogs)
-    finally:
-        await delete_prefixed(ratelimit_redis_url, prefix)
+    admitted = await simulate(
+        ratelimit_redis_url, prefix, clock, SIM, syncs, attempts, phases, STEPS
+    )
     bound = over_admission_bound(3, SIM, 2 * FLUSH_EVERY * STEP)
     assert worst_excess(admitted, SIM.limit, SIM.emission_interval) <= bound + 1e-9
 
@@ -390,25 +408,11 @@ async def test_held_quiet_units_stay_within_the_bound(
         GlobalBudgetSync(prefix=prefix, clock=clock, flush_seconds=flush_seconds, quiet_seconds=60)
         for _ in plans
     ]
-    stores = [GcraStore(clock=clock, log_for=sync.log_for) for sync in syncs]
     hold = quiet_hold(QUIET, flush_seconds, 60)
     assert hold == 4
     attempts = [paced(plan) for plan in plans]
-    admitted: list[float] = []
-    try:
-        async with Redis.from_url(ratelimit_redis_url) as client:
-            for step in range(QUIET_STEPS):
-                clock.now = 1_000.0 + step * STEP
-                for store, attempts_at in zip(stores, attempts, strict=True):
-                    for _ in range(attempts_at(step)):
-                        if not store.check(QUIET, "victim").allowed:
-                            break
-                        admitted.append(clock.now)
-                for store, sync, phase in zip(stores, syncs, phases, strict=True):
-                    if step % FLUSH_EVERY == phase:
-                        for backlogs in (await sync.flush(client)).values():
-                            store.merge_remote(QUIET, backlogs)
-    finally:
-        await delete_prefixed(ratelimit_redis_url, prefix)
+    admitted = await simulate(
+        ratelimit_redis_url, prefix, clock, QUIET, syncs, attempts, phases, QUIET_STEPS
+    )
     bound = over_admission_bound(3, QUIET, 2 * (hold + 1) * flush_seconds)
     assert worst_excess(admitted, QUIET.limit, QUIET.emission_interval) <= bound + 1e-9

@@ -10,7 +10,6 @@ from importlib.metadata import version
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
@@ -18,8 +17,9 @@ from litestar.types import ControllerRouterHandler
 from server.errors import exception_handlers
 from server.http.compression import CompressionWhenAsked
 from server.http.gate import request_gate
-from server.http.response_fields import add_response_fields
+from server.http.response_fields import response_fields_hook
 from server.routes.auth import AuthController
+from server.routes.dependencies import route_dependencies
 from server.routes.health import HealthController, ProbeController
 from server.routes.users import UsersController
 from server.runtime import Runtime, build_runtime
@@ -61,9 +61,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return Litestar(
         route_handlers=route_handlers(),
         lifespan=[lifespan],
-        state=State({"runtime": runtime, "settings": settings}),
+        dependencies=route_dependencies(runtime),
         middleware=[request_gate(runtime)],
-        before_send=[add_response_fields],
+        before_send=[response_fields_hook(runtime.rate_limits)],
         exception_handlers=exception_handlers(expose_traces=settings.is_development),
         cors_config=_cors(settings),
         compression_config=CompressionConfig(

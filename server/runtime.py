@@ -25,6 +25,7 @@ from actors.ratelimit.policy import RatePolicy
 from actors.session import SessionActor
 from actors.supervisor import RestartPolicy, Strategy, Supervisor, SupervisorEscalated
 from server.db.pool import Pool, create_pool
+from server.db.unit import Database
 from server.http.in_flight import InFlight
 from server.http.limits import RateLimits
 from server.mail.senders import sender_from_url
@@ -34,6 +35,7 @@ from server.security.tokens import TokenIssuer
 from server.security.verified_tokens import VerifiedTokens
 from server.services.accounts import Accounts
 from server.services.auth import Authentication, AuthPolicy
+from server.services.health_report import HealthReporter
 from server.services.revocation import Revocations
 from server.settings import Settings
 
@@ -44,6 +46,7 @@ logger = logging.getLogger("sevenp.runtime")
 class Runtime:
     settings: Settings
     pool: Pool
+    database: Database
     redis: aioredis.Redis | None
     health: HealthActor
     bus: SyncBus
@@ -55,6 +58,7 @@ class Runtime:
     rate_limits: RateLimits | None
     accounts: Accounts
     auth: Authentication
+    health_reporter: HealthReporter
     instance_id: str
     started_at: float
     in_flight: InFlight = field(default_factory=InFlight)
@@ -212,7 +216,9 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         max_concurrency=settings.hash_concurrency,
     )
     tokens = token_issuer(settings)
-    revocations = Revocations(pool, sessions)
+    database = Database(pool, slow_query_ms=settings.slow_query_ms)
+    revocations = Revocations(sessions)
+    started_at = time.time()
     auth_policy = AuthPolicy(
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         refresh_ttl_remember_seconds=settings.refresh_token_remember_ttl_seconds,
@@ -222,6 +228,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
     return Runtime(
         settings=settings,
         pool=pool,
+        database=database,
         redis=redis,
         health=health,
         bus=bus,
@@ -235,15 +242,18 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
             if settings.rate_limit_enabled
             else None
         ),
-        accounts=Accounts(pool, revocations),
+        accounts=Accounts(revocations),
         auth=Authentication(
-            pool=pool,
+            database=database,
             hasher=hasher,
             tokens=tokens,
             revocations=revocations,
             mail=mail,
             policy=auth_policy,
         ),
+        health_reporter=HealthReporter(
+            health, supervisor, instance_id=instance_id, started_at=started_at
+        ),
         instance_id=instance_id,
-        started_at=time.time(),
+        started_at=started_at,
     )

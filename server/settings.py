@@ -59,6 +59,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     db_pool_max_waiting: PositiveInt = 2048
     db_timeout_seconds: PositiveFloat = 5.0
     db_statement_timeout_ms: PositiveInt = 10_000
+    slow_query_ms: PositiveFloat = 100.0
 
     # HTTP
     cors_origins: tuple[str, ...] = ()

@@ -6,11 +6,12 @@ the security headers too.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from litestar.types import Message, Scope
 
-from server.http.limits import RATE_LIMIT_FIELDS_KEY, RATE_LIMIT_SETTLE_KEY
+from server.http.limits import RATE_LIMIT_FIELDS_KEY, RATE_LIMIT_SETTLE_KEY, RateLimits
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"strict-transport-security", b"max-age=31536000; includeSubDomains; preload"),
@@ -28,18 +29,27 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 _STRIPPED = frozenset({b"server", b"x-powered-by"})
 
 
-async def add_response_fields(message: Message, scope: Scope) -> None:
-    if message["type"] != "http.response.start":
-        return
-    headers = [
-        (name, value) for name, value in message.get("headers", ()) if name.lower() not in _STRIPPED
-    ]
-    headers.extend(SECURITY_HEADERS)
-    state = cast(dict[str, Any], scope)
-    limit_fields = state.get(RATE_LIMIT_FIELDS_KEY)
-    if limit_fields is not None and message["status"] != 429:
-        headers.extend(limit_fields)
-    message["headers"] = headers
-    outcomes = state.get(RATE_LIMIT_SETTLE_KEY)
-    if outcomes is not None:
-        await scope["app"].state.runtime.rate_limits.settle(outcomes, message["status"])
+def response_fields_hook(
+    rate_limits: RateLimits | None,
+) -> Callable[[Message, Scope], Awaitable[None]]:
+    """The hook, bound to this worker's rate limits (None when limiting is off)."""
+
+    async def add_response_fields(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = [
+            (name, value)
+            for name, value in message.get("headers", ())
+            if name.lower() not in _STRIPPED
+        ]
+        headers.extend(SECURITY_HEADERS)
+        state = cast(dict[str, Any], scope)
+        limit_fields = state.get(RATE_LIMIT_FIELDS_KEY)
+        if limit_fields is not None and message["status"] != 429:
+            headers.extend(limit_fields)
+        message["headers"] = headers
+        outcomes = state.get(RATE_LIMIT_SETTLE_KEY)
+        if outcomes is not None and rate_limits is not None:
+            await rate_limits.settle(outcomes, message["status"])
+
+    return add_response_fields

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
@@ -23,62 +24,67 @@ from schemas.auth import (
     SessionInfo,
     VerifyEmailRequest,
 )
+from server.db.unit import UnitOfWork
 from server.errors import Unauthorized
-from server.http.access import ACCESS_COOKIE, REFRESH_COOKIE, identity_of
+from server.http.access import ACCESS_COOKIE, REFRESH_COOKIE, Identity
 from server.http.client import client_address
-from server.runtime import Runtime
 from server.security.permissions import Role
-from server.services.auth import ClientInfo, IssuedTokens
+from server.security.tokens import TokenIssuer
+from server.services.auth import Authentication, ClientInfo, IssuedTokens
+from server.settings import Settings
 
 AnyRequest = Request[Any, Any, Any]
 _REFRESH_PATH = "/api/auth"
 
 
-def _runtime(request: AnyRequest) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _client(request: AnyRequest) -> ClientInfo:
-    runtime = _runtime(request)
+def _client(request: AnyRequest, settings: NamedDependency[Settings]) -> ClientInfo:
     return ClientInfo(
         user_agent=request.headers.get("user-agent"),
-        ip=client_address(
-            request.scope, dict(request.scope["headers"]), runtime.settings.trusted_proxies
-        ),
+        ip=client_address(request.scope, dict(request.scope["headers"]), settings.trusted_proxies),
     )
 
 
-def _cookies(runtime: Runtime, issued: IssuedTokens) -> list[Cookie]:
-    secure = not runtime.settings.is_development
-    return [
-        Cookie(
-            key=ACCESS_COOKIE,
-            value=issued.access_token,
-            httponly=True,
-            secure=secure,
-            samesite="strict",
-            path="/",
-            max_age=runtime.tokens.access_ttl_seconds,
-        ),
-        Cookie(
-            key=REFRESH_COOKIE,
-            value=issued.refresh_token,
-            httponly=True,
-            secure=secure,
-            samesite="strict",
-            path=_REFRESH_PATH,
-            max_age=runtime.auth.policy.refresh_ttl_remember_seconds,
-        ),
-    ]
+class _CookieJar:
+    """The access and refresh cookies a sign-in or a refresh sets."""
 
+    def __init__(
+        self,
+        settings: NamedDependency[Settings],
+        tokens: NamedDependency[TokenIssuer],
+        auth: NamedDependency[Authentication],
+    ) -> None:
+        self.secure = not settings.is_development
+        self.access_ttl = tokens.access_ttl_seconds
+        self.refresh_ttl = auth.policy.refresh_ttl_remember_seconds
 
-def _signed_in(runtime: Runtime, issued: IssuedTokens, *, status_code: int) -> Response[AuthResult]:
-    assert issued.user is not None
-    body = AuthResult(
-        token=issued.access_token, refresh_token=issued.refresh_token, user=issued.user
-    )
-    return Response(body, status_code=status_code, cookies=_cookies(runtime, issued))
+    def cookies(self, issued: IssuedTokens) -> list[Cookie]:
+        return [
+            Cookie(
+                key=ACCESS_COOKIE,
+                value=issued.access_token,
+                httponly=True,
+                secure=self.secure,
+                samesite="strict",
+                path="/",
+                max_age=self.access_ttl,
+            ),
+            Cookie(
+                key=REFRESH_COOKIE,
+                value=issued.refresh_token,
+                httponly=True,
+                secure=self.secure,
+                samesite="strict",
+                path=_REFRESH_PATH,
+                max_age=self.refresh_ttl,
+            ),
+        ]
+
+    def signed_in(self, issued: IssuedTokens, *, status_code: int) -> Response[AuthResult]:
+        assert issued.user is not None
+        body = AuthResult(
+            token=issued.access_token, refresh_token=issued.refresh_token, user=issued.user
+        )
+        return Response(body, status_code=status_code, cookies=self.cookies(issued))
 
 
 def _expired_cookies() -> list[Cookie]:
@@ -94,46 +100,59 @@ class AuthController(Controller):
 
     @post("/register", opt={"public": True, "rate_limit": "auth"}, status_code=201)
     async def register(
-        self, request: AnyRequest, data: JSONBody[RegisterRequest]
+        self,
+        request: AnyRequest,
+        auth: NamedDependency[Authentication],
+        uow: NamedDependency[UnitOfWork],
+        settings: NamedDependency[Settings],
+        tokens: NamedDependency[TokenIssuer],
+        data: JSONBody[RegisterRequest],
     ) -> Response[AuthResult]:
-        runtime = _runtime(request)
-        issued = await runtime.auth.register(
+        issued = await auth.register(
+            uow,
             email=data.email,
             password=data.password,
             first_name=data.first_name,
             last_name=data.last_name,
-            client=_client(request),
+            client=_client(request, settings),
         )
-        return _signed_in(runtime, issued, status_code=201)
+        return _CookieJar(settings, tokens, auth).signed_in(issued, status_code=201)
 
     @post("/login", opt={"public": True, "rate_limit": "auth"}, status_code=200)
     async def login(
-        self, request: AnyRequest, data: JSONBody[LoginRequest]
+        self,
+        request: AnyRequest,
+        auth: NamedDependency[Authentication],
+        settings: NamedDependency[Settings],
+        tokens: NamedDependency[TokenIssuer],
+        data: JSONBody[LoginRequest],
     ) -> Response[AuthResult]:
-        runtime = _runtime(request)
-        issued = await runtime.auth.login(
+        issued = await auth.login(
             email=data.email,
             password=data.password,
             remember_me=data.remember_me,
-            client=_client(request),
+            client=_client(request, settings),
         )
-        return _signed_in(runtime, issued, status_code=200)
+        return _CookieJar(settings, tokens, auth).signed_in(issued, status_code=200)
 
     @post("/refresh", opt={"public": True}, status_code=200)
     async def refresh(
-        self, request: AnyRequest, data: JSONBody[RefreshRequest | None] = None
+        self,
+        request: AnyRequest,
+        auth: NamedDependency[Authentication],
+        settings: NamedDependency[Settings],
+        tokens: NamedDependency[TokenIssuer],
+        data: JSONBody[RefreshRequest | None] = None,
     ) -> Response[RefreshResult]:
-        runtime = _runtime(request)
         token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
         if not token:
             raise Unauthorized("Refresh token required")
-        issued = await runtime.auth.refresh(token)
+        issued = await auth.refresh(token)
         body = RefreshResult(access_token=issued.access_token, refresh_token=issued.refresh_token)
-        return Response(body, cookies=_cookies(runtime, issued))
+        return Response(body, cookies=_CookieJar(settings, tokens, auth).cookies(issued))
 
     @get("/me", opt={"auth": True})
-    async def me(self, request: AnyRequest) -> Me:
-        identity = identity_of(request)
+    async def me(self, identity: NamedDependency[Identity]) -> Me:
         return Me(
             user_id=identity.user_id,
             role=identity.role.value,
@@ -142,25 +161,44 @@ class AuthController(Controller):
         )
 
     @post("/logout", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
-    async def logout(self, request: AnyRequest) -> Response[None]:
-        await _runtime(request).auth.logout(identity_of(request).session_id)
+    async def logout(
+        self,
+        auth: NamedDependency[Authentication],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+    ) -> Response[None]:
+        await auth.logout(uow, identity.session_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_expired_cookies())
 
     @post("/logout-all", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
-    async def logout_all(self, request: AnyRequest) -> Response[None]:
-        await _runtime(request).auth.logout_all(identity_of(request).user_id)
+    async def logout_all(
+        self,
+        auth: NamedDependency[Authentication],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+    ) -> Response[None]:
+        await auth.logout_all(uow, identity.user_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_expired_cookies())
 
     @get("/sessions", opt={"auth": True})
-    async def sessions(self, request: AnyRequest) -> list[SessionInfo]:
-        identity = identity_of(request)
-        return await _runtime(request).auth.sessions(identity.user_id, identity.session_id)
+    async def sessions(
+        self,
+        auth: NamedDependency[Authentication],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+    ) -> list[SessionInfo]:
+        return await auth.sessions(uow, identity.user_id, identity.session_id)
 
     @delete("/sessions/{session_id:uuid}", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
-    async def end_session(self, request: AnyRequest, session_id: FromPath[uuid.UUID]) -> None:
-        identity = identity_of(request)
-        await _runtime(request).auth.end_session_of(
-            str(session_id), user_id=identity.user_id, is_admin=identity.role is Role.ADMIN
+    async def end_session(
+        self,
+        auth: NamedDependency[Authentication],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+        session_id: FromPath[uuid.UUID],
+    ) -> None:
+        await auth.end_session_of(
+            uow, str(session_id), user_id=identity.user_id, is_admin=identity.role is Role.ADMIN
         )
 
     @post(
@@ -169,9 +207,12 @@ class AuthController(Controller):
         status_code=HTTP_202_ACCEPTED,
     )
     async def forgot_password(
-        self, request: AnyRequest, data: JSONBody[ForgotPasswordRequest]
+        self,
+        auth: NamedDependency[Authentication],
+        uow: NamedDependency[UnitOfWork],
+        data: JSONBody[ForgotPasswordRequest],
     ) -> Accepted:
-        await _runtime(request).auth.forgot_password(data.email)
+        await auth.forgot_password(uow, data.email)
         return Accepted(message="If the account exists, a reset mail is on its way")
 
     @post(
@@ -180,15 +221,28 @@ class AuthController(Controller):
         status_code=HTTP_204_NO_CONTENT,
     )
     async def reset_password(
-        self, request: AnyRequest, data: JSONBody[ResetPasswordRequest]
+        self,
+        auth: NamedDependency[Authentication],
+        uow: NamedDependency[UnitOfWork],
+        data: JSONBody[ResetPasswordRequest],
     ) -> None:
-        await _runtime(request).auth.reset_password(data.token, data.new_password)
+        await auth.reset_password(uow, data.token, data.new_password)
 
     @post("/verify-email", opt={"public": True}, status_code=HTTP_204_NO_CONTENT)
-    async def verify_email(self, request: AnyRequest, data: JSONBody[VerifyEmailRequest]) -> None:
-        await _runtime(request).auth.verify_email(data.token)
+    async def verify_email(
+        self,
+        auth: NamedDependency[Authentication],
+        uow: NamedDependency[UnitOfWork],
+        data: JSONBody[VerifyEmailRequest],
+    ) -> None:
+        await auth.verify_email(uow, data.token)
 
     @post("/resend-verification", opt={"auth": True}, status_code=HTTP_202_ACCEPTED)
-    async def resend_verification(self, request: AnyRequest) -> Accepted:
-        await _runtime(request).auth.resend_verification(identity_of(request).user_id)
+    async def resend_verification(
+        self,
+        auth: NamedDependency[Authentication],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+    ) -> Accepted:
+        await auth.resend_verification(uow, identity.user_id)
         return Accepted(message="A verification mail is on its way unless already verified")

@@ -2,54 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 from litestar import Controller, Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 
-from schemas.health import ActorReport, CheckReport, HealthReport, Liveness
-from server.runtime import Runtime
+from schemas.health import HealthReport, Liveness
+from server.services.health_report import HealthReporter
 
 
-def _report(runtime: Runtime) -> HealthReport:
-    health = runtime.health
-    checks = [
-        CheckReport(
-            name=c.name,
-            status=c.status,  # type: ignore[arg-type]
-            required=c.required,
-            response_time_ms=c.response_time_ms,
-            checked_at=c.checked_at,
-            error=c.error,
-        )
-        for c in health.checks()
-    ]
-    actors = [
-        ActorReport(
-            name=s.name,
-            state=str(s.state),
-            restarts=s.restarts,
-            mailbox_depth=s.mailbox_depth,
-            last_error=s.last_error,
-        )
-        for s in runtime.supervisor.statuses()
-    ]
-    ready = health.ready
-    if not ready:
-        overall = "down"
-    elif any(c.status != "up" for c in checks):
-        overall = "degraded"
-    else:
-        overall = "up"
-    return HealthReport(
-        status=overall,  # type: ignore[arg-type]
-        ready=ready,
-        draining=health.draining,
-        instance_id=runtime.instance_id,
-        uptime_seconds=round(time.time() - runtime.started_at, 3),
-        checks=checks,
-        actors=actors,
-    )
+def _answer(report: HealthReport) -> Response[HealthReport]:
+    return Response(report, status_code=200 if report.ready else 503)
 
 
 class ProbeController(Controller):
@@ -61,9 +22,8 @@ class ProbeController(Controller):
         return Liveness()
 
     @get("/ready", opt={"public": True, "rate_limit": False})
-    async def ready(self, state: State) -> Response[HealthReport]:
-        report = _report(state.runtime)
-        return Response(report, status_code=200 if report.ready else 503)
+    async def ready(self, health: NamedDependency[HealthReporter]) -> Response[HealthReport]:
+        return _answer(health.report())
 
 
 class HealthController(Controller):
@@ -71,6 +31,5 @@ class HealthController(Controller):
     tags = ["health"]
 
     @get("/", opt={"public": True, "rate_limit": False})
-    async def health(self, state: State) -> Response[HealthReport]:
-        report = _report(state.runtime)
-        return Response(report, status_code=200 if report.ready else 503)
+    async def health(self, health: NamedDependency[HealthReporter]) -> Response[HealthReport]:
+        return _answer(health.report())

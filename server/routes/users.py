@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, delete, get, post, put
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
@@ -22,20 +23,16 @@ from schemas.users import (
     User,
     UserPage,
 )
-from server.http.access import identity_of
-from server.runtime import Runtime
+from server.db.unit import UnitOfWork
+from server.http.access import Identity
 from server.security.permissions import Permission
 from server.security.permissions import Role as RoleEnum
+from server.services.accounts import Accounts
+from server.services.auth import Authentication
 
-AnyRequest = Request[Any, Any, Any]
 _OWN = {"permission": Permission.USER_READ}
 _OWN_WRITE = {"permission": Permission.USER_UPDATE}
 _ADMIN = {"min_role": RoleEnum.ADMIN}
-
-
-def _runtime(request: AnyRequest) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 class UsersController(Controller):
@@ -43,19 +40,32 @@ class UsersController(Controller):
     tags = ["users"]
 
     @get("/profile", opt=_OWN)
-    async def profile(self, request: AnyRequest) -> User:
-        return await _runtime(request).accounts.get(identity_of(request).user_id)
+    async def profile(
+        self,
+        accounts: NamedDependency[Accounts],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+    ) -> User:
+        return await accounts.get(uow, identity.user_id)
 
     @put("/profile", opt=_OWN_WRITE)
-    async def update_profile(self, request: AnyRequest, data: JSONBody[ProfileUpdate]) -> User:
-        return await _runtime(request).accounts.update_profile(identity_of(request).user_id, data)
+    async def update_profile(
+        self,
+        accounts: NamedDependency[Accounts],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+        data: JSONBody[ProfileUpdate],
+    ) -> User:
+        return await accounts.update_profile(uow, identity.user_id, data)
 
     @post("/change-password", opt=_OWN_WRITE, status_code=HTTP_204_NO_CONTENT)
     async def change_password(
-        self, request: AnyRequest, data: JSONBody[ChangePasswordRequest]
+        self,
+        auth: NamedDependency[Authentication],
+        identity: NamedDependency[Identity],
+        data: JSONBody[ChangePasswordRequest],
     ) -> None:
-        identity = identity_of(request)
-        await _runtime(request).auth.change_password(
+        await auth.change_password(
             user_id=identity.user_id,
             session_id=identity.session_id,
             current=data.current_password,
@@ -64,53 +74,92 @@ class UsersController(Controller):
         )
 
     @get("/preferences", opt=_OWN)
-    async def preferences(self, request: AnyRequest) -> Preferences:
-        return await _runtime(request).accounts.get_preferences(identity_of(request).user_id)
+    async def preferences(
+        self,
+        accounts: NamedDependency[Accounts],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+    ) -> Preferences:
+        return await accounts.get_preferences(uow, identity.user_id)
 
     @put("/preferences", opt=_OWN_WRITE)
     async def put_preferences(
-        self, request: AnyRequest, data: JSONBody[Preferences]
+        self,
+        accounts: NamedDependency[Accounts],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+        data: JSONBody[Preferences],
     ) -> Preferences:
-        return await _runtime(request).accounts.put_preferences(identity_of(request).user_id, data)
+        return await accounts.put_preferences(uow, identity.user_id, data)
 
     @get("/statistics", opt=_OWN)
-    async def statistics(self, request: AnyRequest) -> Statistics:
-        return await _runtime(request).accounts.statistics(identity_of(request).user_id)
+    async def statistics(
+        self,
+        accounts: NamedDependency[Accounts],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+    ) -> Statistics:
+        return await accounts.statistics(uow, identity.user_id)
 
     @get("/progress", opt=_OWN)
-    async def progress(self, request: AnyRequest) -> ProgressList:
-        items = await _runtime(request).accounts.progress(identity_of(request).user_id)
+    async def progress(
+        self,
+        accounts: NamedDependency[Accounts],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+    ) -> ProgressList:
+        items = await accounts.progress(uow, identity.user_id)
         return ProgressList(items=items)
 
     @get("/achievements", opt=_OWN)
-    async def achievements(self, request: AnyRequest) -> AchievementList:
-        items = await _runtime(request).accounts.achievements(identity_of(request).user_id)
+    async def achievements(
+        self,
+        accounts: NamedDependency[Accounts],
+        uow: NamedDependency[UnitOfWork],
+        identity: NamedDependency[Identity],
+    ) -> AchievementList:
+        items = await accounts.achievements(uow, identity.user_id)
         return AchievementList(items=items)
 
     @get("/all", opt=_ADMIN)
     async def all_users(
         self,
-        request: AnyRequest,
+        accounts: NamedDependency[Accounts],
+        uow: NamedDependency[UnitOfWork],
         page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
         limit: Annotated[int, QueryParameter(ge=1)] = 20,
         role: FromQuery[Role | None] = None,
         is_active: Annotated[bool | None, QueryParameter(name="isActive")] = None,
         q: Annotated[str | None, QueryParameter(max_length=100)] = None,
     ) -> UserPage:
-        return await _runtime(request).accounts.list_users(
-            page=page, limit=min(limit, MAX_PAGE_SIZE), role=role, is_active=is_active, q=q
+        return await accounts.list_users(
+            uow, page=page, limit=min(limit, MAX_PAGE_SIZE), role=role, is_active=is_active, q=q
         )
 
     @get("/{user_id:uuid}", opt=_ADMIN)
-    async def get_user(self, request: AnyRequest, user_id: FromPath[uuid.UUID]) -> User:
-        return await _runtime(request).accounts.get(str(user_id))
+    async def get_user(
+        self,
+        accounts: NamedDependency[Accounts],
+        uow: NamedDependency[UnitOfWork],
+        user_id: FromPath[uuid.UUID],
+    ) -> User:
+        return await accounts.get(uow, str(user_id))
 
     @put("/{user_id:uuid}", opt=_ADMIN)
     async def update_user(
-        self, request: AnyRequest, user_id: FromPath[uuid.UUID], data: JSONBody[AdminUserUpdate]
+        self,
+        accounts: NamedDependency[Accounts],
+        uow: NamedDependency[UnitOfWork],
+        user_id: FromPath[uuid.UUID],
+        data: JSONBody[AdminUserUpdate],
     ) -> User:
-        return await _runtime(request).accounts.admin_update(str(user_id), data)
+        return await accounts.admin_update(uow, str(user_id), data)
 
     @delete("/{user_id:uuid}", opt=_ADMIN, status_code=HTTP_204_NO_CONTENT)
-    async def delete_user(self, request: AnyRequest, user_id: FromPath[uuid.UUID]) -> None:
-        await _runtime(request).accounts.deactivate_and_anonymise(str(user_id))
+    async def delete_user(
+        self,
+        accounts: NamedDependency[Accounts],
+        uow: NamedDependency[UnitOfWork],
+        user_id: FromPath[uuid.UUID],
+    ) -> None:
+        await accounts.deactivate_and_anonymise(uow, str(user_id))

@@ -1,4 +1,9 @@
-"""Authentication flows: register, login with lockout, rotating refresh, logout, one-time tokens."""
+"""Authentication flows: register, login with lockout, rotating refresh, logout, one-time tokens.
+
+Most flows run in the caller's unit of work. Login and change-password open short units of
+their own from the `Database` around the password check, so no pooled connection waits while
+argon2 runs or queues.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,16 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+import msgspec
 import psycopg
 
-from actors.mail import MailActor
 from schemas.auth import SessionInfo
 from schemas.problem import FieldError
-from schemas.users import User
-from server.db.pool import Pool
+from schemas.users import Role, User
+from server.db.queries import auth as q
+from server.db.queries import outbox, sessions
+from server.db.unit import Database, UnitOfWork
 from server.errors import (
     BadRequest,
     Conflict,
@@ -23,57 +29,14 @@ from server.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from server.mail.outbox import enqueue_mail
 from server.mail.senders import MailMessage
 from server.security.passwords import PasswordHasher, PasswordPolicyError, check_password_policy
 from server.security.tokens import TokenIssuer, hash_opaque_token, new_opaque_token
-from server.services.accounts import USER_COLUMNS, user_from_row
+from server.services.ports import MailWaker
 from server.services.revocation import Revocations
 
 INVALID_CREDENTIALS = "Invalid email or password"
 _NIL_USER = str(uuid.UUID(int=0))
-_SESSION_COLUMNS = "id::text, created_at, last_seen_at, user_agent, ip"
-
-_OPEN_SESSION = (
-    "WITH s AS (INSERT INTO sessions (user_id, expires_at, remember_me, user_agent, ip)"
-    "   VALUES (%(user)s, now() + %(ttl)s * interval '1 second', %(remember)s, %(ua)s, %(ip)s)"
-    "   RETURNING id),"
-    " r AS (INSERT INTO refresh_tokens (token_hash, session_id)"
-    "   SELECT %(refresh)s, id FROM s)"
-    " SELECT id::text FROM s"
-)
-
-_RECORD_FAILURE = (
-    "UPDATE users SET"
-    " login_attempts = CASE WHEN lock_until IS NOT NULL AND lock_until <= now() THEN 1"
-    "   ELSE login_attempts + 1 END,"
-    " lock_until = CASE WHEN lock_until IS NOT NULL AND lock_until <= now() THEN NULL"
-    "   WHEN login_attempts + 1 >= %(max)s THEN now() + %(lock)s * interval '1 second'"
-    "   ELSE lock_until END"
-    " WHERE id = %(user)s"
-)
-
-_LOGIN_SUCCESS = (
-    "WITH u AS (UPDATE users SET login_attempts = 0, lock_until = NULL, last_login_at = now(),"
-    "   password_hash = coalesce(%(rehash)s, password_hash) WHERE id = %(user)s"
-    f"   RETURNING {USER_COLUMNS}),"
-    " s AS (INSERT INTO sessions (user_id, expires_at, remember_me, user_agent, ip)"
-    "   SELECT %(user)s, now() + %(ttl)s * interval '1 second', %(remember)s, %(ua)s, %(ip)s"
-    "   FROM u RETURNING id),"
-    " r AS (INSERT INTO refresh_tokens (token_hash, session_id) SELECT %(refresh)s, id FROM s)"
-    " SELECT u.*, s.id::text FROM u, s"
-)
-
-_ISSUE_ONE_TIME = (
-    "WITH u AS (SELECT id, email, first_name FROM users WHERE lower(email) = lower(%(email)s)"
-    "   AND is_active),"
-    " t AS (INSERT INTO one_time_tokens (token_hash, user_id, purpose, expires_at)"
-    "   SELECT %(hash)s, id, %(purpose)s, now() + %(ttl)s * interval '1 second' FROM u"
-    "   RETURNING user_id),"
-    " m AS (INSERT INTO mail_outbox (recipient, subject, body)"
-    "   SELECT email, %(subject)s, replace(%(body)s, '{name}', first_name) FROM u RETURNING id)"
-    " SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM m)"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +63,39 @@ class IssuedTokens:
     user: User | None = None
 
 
+class _LoginCandidate(msgspec.Struct):
+    user_id: str
+    password_hash: str
+    is_active: bool
+    lock_left: float | None
+
+
+class _SignedIn(User, kw_only=True):
+    session_id: str
+
+
+class _RefreshTarget(msgspec.Struct):
+    session_id: str
+    rotated: bool
+    user_id: str
+    live: bool
+    role: Role
+    is_active: bool
+
+
+class _VerificationTarget(msgspec.Struct):
+    email: str
+    first_name: str
+    is_email_verified: bool
+
+
+class _PasswordContext(msgspec.Struct):
+    password_hash: str
+    email: str
+    first_name: str
+    last_name: str
+
+
 def enforce_password_policy(password: str, context: Sequence[str], field: str) -> None:
     try:
         check_password_policy(password, context=context)
@@ -110,18 +106,22 @@ def enforce_password_policy(password: str, context: Sequence[str], field: str) -
         ) from None
 
 
+def _user_of(row: _SignedIn) -> User:
+    return User(**{name: getattr(row, name) for name in User.__struct_fields__})
+
+
 class Authentication:
     def __init__(
         self,
         *,
-        pool: Pool,
+        database: Database,
         hasher: PasswordHasher,
         tokens: TokenIssuer,
         revocations: Revocations,
-        mail: MailActor,
+        mail: MailWaker,
         policy: AuthPolicy,
     ) -> None:
-        self._pool = pool
+        self._database = database
         self._hasher = hasher
         self._tokens = tokens
         self._revocations = revocations
@@ -133,8 +133,27 @@ class Authentication:
             return self.policy.refresh_ttl_remember_seconds
         return self.policy.refresh_ttl_seconds
 
+    def _session_params(
+        self, user_id: str, refresh: str, remember_me: bool, client: ClientInfo
+    ) -> dict[str, object]:
+        return {
+            "user": user_id,
+            "ttl": self._refresh_ttl(remember_me),
+            "remember": remember_me,
+            "ua": (client.user_agent or "")[:512] or None,
+            "ip": client.ip,
+            "refresh": hash_opaque_token(refresh),
+        }
+
     async def register(
-        self, *, email: str, password: str, first_name: str, last_name: str, client: ClientInfo
+        self,
+        uow: UnitOfWork,
+        *,
+        email: str,
+        password: str,
+        first_name: str,
+        last_name: str,
+        client: ClientInfo,
     ) -> IssuedTokens:
         enforce_password_policy(
             password, [email.split("@", 1)[0], first_name, last_name], "password"
@@ -143,269 +162,204 @@ class Authentication:
         refresh = new_opaque_token()
         verification = new_opaque_token()
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                cur = await conn.execute(
-                    "INSERT INTO users (email, password_hash, first_name, last_name)"
-                    f" VALUES (%s, %s, %s, %s) RETURNING {USER_COLUMNS}",
-                    (email.strip(), password_hash, first_name.strip(), last_name.strip()),
-                )
-                row = await cur.fetchone()
-                assert row is not None
-                user = user_from_row(row)
-                session_id = await self._open_session(conn, user.id, refresh, False, client)
-                await self._store_one_time(
-                    conn,
-                    user.id,
-                    verification,
-                    "email_verification",
-                    self.policy.verification_token_seconds,
-                )
-                await enqueue_mail(
-                    conn, _verification_mail(user.email, user.first_name, verification)
-                )
+            user = await uow.one(
+                q.REGISTER,
+                {
+                    "email": email.strip(),
+                    "hash": password_hash,
+                    "first_name": first_name.strip(),
+                    "last_name": last_name.strip(),
+                },
+                User,
+            )
         except psycopg.errors.UniqueViolation:
             raise Conflict("An account with this email already exists") from None
-        self._mail.poke()
+        assert user is not None
+        session_id = str(
+            await uow.value(sessions.OPEN, self._session_params(user.id, refresh, False, client))
+        )
+        await self._store_one_time(
+            uow, user.id, verification, "email_verification", self.policy.verification_token_seconds
+        )
+        await self._enqueue(uow, _verification_mail(user.email, user.first_name, verification))
         access, _ = self._tokens.issue_access(
             user_id=user.id, session_id=session_id, role=user.role
         )
         return IssuedTokens(access, refresh, session_id, user)
 
-    async def _open_session(
-        self, conn: Any, user_id: str, refresh: str, remember_me: bool, client: ClientInfo
-    ) -> str:
-        cur = await conn.execute(
-            _OPEN_SESSION,
-            {
-                "user": user_id,
-                "ttl": self._refresh_ttl(remember_me),
-                "remember": remember_me,
-                "ua": (client.user_agent or "")[:512] or None,
-                "ip": client.ip,
-                "refresh": hash_opaque_token(refresh),
-            },
+    async def _enqueue(self, uow: UnitOfWork, message: MailMessage) -> None:
+        await uow.execute(
+            outbox.ENQUEUE,
+            {"recipient": message.recipient, "subject": message.subject, "body": message.body},
         )
-        row = await cur.fetchone()
-        assert row is not None
-        return str(row[0])
+        uow.after_commit(self._wake_mail)
+
+    async def _wake_mail(self) -> None:
+        self._mail.poke()
 
     @staticmethod
     async def _store_one_time(
-        conn: Any, user_id: str, token: str, purpose: str, ttl_seconds: int
+        uow: UnitOfWork, user_id: str, token: str, purpose: str, ttl_seconds: int
     ) -> None:
-        await conn.execute(
-            "INSERT INTO one_time_tokens (token_hash, user_id, purpose, expires_at)"
-            " VALUES (%s, %s, %s, now() + %s * interval '1 second')",
-            (hash_opaque_token(token), user_id, purpose, ttl_seconds),
+        await uow.execute(
+            q.STORE_ONE_TIME,
+            {
+                "hash": hash_opaque_token(token),
+                "user": user_id,
+                "purpose": purpose,
+                "ttl": ttl_seconds,
+            },
         )
 
     async def login(
         self, *, email: str, password: str, remember_me: bool, client: ClientInfo
     ) -> IssuedTokens:
         """Same status and the same work whether or not the account exists."""
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT id::text, password_hash, is_active, lock_until,"
-                " greatest(0, extract(epoch FROM lock_until - now()))::float8"
-                " FROM users WHERE lower(email) = lower(%s)",
-                (email.strip(),),
-                prepare=True,
-            )
-            row = await cur.fetchone()
-        if row is None:
+        async with self._database.unit() as uow:
+            found = await uow.one(q.LOGIN_LOOKUP, {"email": email.strip()}, _LoginCandidate)
+        if found is None:
             await self._hasher.verify_dummy(password)
             await self._record_failure(_NIL_USER)
             raise Unauthorized(INVALID_CREDENTIALS)
-        user_id, stored_hash, is_active, lock_until, lock_left = row
-        matches = await self._hasher.verify(stored_hash, password)
-        if lock_until is not None and lock_left > 0:
+        matches = await self._hasher.verify(found.password_hash, password)
+        if found.lock_left is not None and found.lock_left > 0:
             raise Locked(
                 "The account is locked after too many failed logins",
-                headers={"Retry-After": str(max(1, math.ceil(lock_left)))},
+                headers={"Retry-After": str(max(1, math.ceil(found.lock_left)))},
             )
-        if not matches or not is_active:
-            await self._record_failure(user_id)
+        if not matches or not found.is_active:
+            await self._record_failure(found.user_id)
             raise Unauthorized(INVALID_CREDENTIALS)
         rehash = (
-            await self._hasher.hash(password) if self._hasher.needs_rehash(stored_hash) else None
+            await self._hasher.hash(password)
+            if self._hasher.needs_rehash(found.password_hash)
+            else None
         )
         refresh = new_opaque_token()
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                _LOGIN_SUCCESS,
-                {
-                    "user": user_id,
-                    "rehash": rehash,
-                    "ttl": self._refresh_ttl(remember_me),
-                    "remember": remember_me,
-                    "ua": (client.user_agent or "")[:512] or None,
-                    "ip": client.ip,
-                    "refresh": hash_opaque_token(refresh),
-                },
-            )
-            result = await cur.fetchone()
-        if result is None:
+        params = {**self._session_params(found.user_id, refresh, remember_me, client)}
+        params["rehash"] = rehash
+        async with self._database.unit() as uow:
+            signed_in = await uow.one(q.LOGIN_SUCCESS, params, _SignedIn)
+        if signed_in is None:
             raise Unauthorized(INVALID_CREDENTIALS)
-        user = user_from_row(result)
-        session_id = str(result[-1])
+        user = _user_of(signed_in)
         access, _ = self._tokens.issue_access(
-            user_id=user.id, session_id=session_id, role=user.role
+            user_id=user.id, session_id=signed_in.session_id, role=user.role
         )
-        return IssuedTokens(access, refresh, session_id, user)
+        return IssuedTokens(access, refresh, signed_in.session_id, user)
 
     async def _record_failure(self, user_id: str) -> None:
-        async with self._pool.connection() as conn:
-            await conn.execute(
-                _RECORD_FAILURE,
+        async with self._database.unit() as uow:
+            await uow.execute(
+                q.RECORD_FAILURE,
                 {
                     "user": user_id,
                     "max": self.policy.max_failed_logins,
                     "lock": self.policy.lock_seconds,
                 },
-                prepare=True,
             )
 
     async def refresh(self, refresh_token: str) -> IssuedTokens:
-        """Rotate the refresh token; presenting a rotated one ends the whole session."""
+        """Rotate the refresh token; presenting a rotated one ends the whole session.
+
+        Its own unit: the end of a reused token's session must commit although the
+        request is refused.
+        """
         token_hash = hash_opaque_token(refresh_token)
         new_refresh = new_opaque_token()
-        reused: tuple[str, str] | None = None
-        async with self._pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                "SELECT rt.session_id::text, rt.rotated_at IS NOT NULL, s.user_id::text,"
-                " s.revoked_at IS NULL AND s.expires_at > now(), u.role, u.is_active"
-                " FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id"
-                " JOIN users u ON u.id = s.user_id WHERE rt.token_hash = %s FOR UPDATE OF rt",
-                (token_hash,),
-            )
-            row = await cur.fetchone()
-            if row is None:
+        async with self._database.unit() as uow:
+            target = await uow.one(sessions.REFRESH_LOOKUP, {"hash": token_hash}, _RefreshTarget)
+            if target is None:
                 raise Unauthorized("Invalid refresh token")
-            session_id, rotated, user_id, live, role, is_active = row
-            if rotated:
-                reused = (session_id, user_id)
-            elif not live or not is_active:
+            if target.rotated:
+                await self._revocations.end_session(uow, target.session_id)
+            elif not target.live or not target.is_active:
                 raise Unauthorized("Invalid refresh token")
             else:
-                await conn.execute(
-                    "WITH old AS (UPDATE refresh_tokens SET rotated_at = now()"
-                    "   WHERE token_hash = %s)"
-                    " INSERT INTO refresh_tokens (token_hash, session_id) VALUES (%s, %s)",
-                    (token_hash, hash_opaque_token(new_refresh), session_id),
+                await uow.execute(
+                    sessions.ROTATE_REFRESH,
+                    {
+                        "old": token_hash,
+                        "new": hash_opaque_token(new_refresh),
+                        "session": target.session_id,
+                    },
                 )
-        if reused is not None:
-            await self._revocations.end_session(reused[0])
+        if target.rotated:
             raise Unauthorized("Refresh token reuse detected; the session has been ended")
-        access, _ = self._tokens.issue_access(user_id=user_id, session_id=session_id, role=role)
-        return IssuedTokens(access, new_refresh, session_id)
+        access, _ = self._tokens.issue_access(
+            user_id=target.user_id, session_id=target.session_id, role=target.role
+        )
+        return IssuedTokens(access, new_refresh, target.session_id)
 
-    async def logout(self, session_id: str) -> None:
-        await self._revocations.end_session(session_id)
+    async def logout(self, uow: UnitOfWork, session_id: str) -> None:
+        await self._revocations.end_session(uow, session_id)
 
-    async def logout_all(self, user_id: str) -> None:
-        await self._revocations.end_all_sessions(user_id)
+    async def logout_all(self, uow: UnitOfWork, user_id: str) -> None:
+        await self._revocations.end_all_sessions(uow, user_id)
 
-    async def sessions(self, user_id: str, current_session: str) -> list[SessionInfo]:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = %s"
-                " AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC",
-                (user_id,),
-            )
-            rows = await cur.fetchall()
-        return [
-            SessionInfo(
-                id=r[0],
-                created_at=r[1],
-                last_seen_at=r[2],
-                user_agent=r[3],
-                ip=r[4],
-                current=r[0] == current_session,
-            )
-            for r in rows
-        ]
+    async def sessions(
+        self, uow: UnitOfWork, user_id: str, current_session: str
+    ) -> list[SessionInfo]:
+        return await uow.all(
+            sessions.LIVE_OF_USER, {"user": user_id, "current": current_session}, SessionInfo
+        )
 
-    async def end_session_of(self, session_id: str, *, user_id: str, is_admin: bool) -> None:
+    async def end_session_of(
+        self, uow: UnitOfWork, session_id: str, *, user_id: str, is_admin: bool
+    ) -> None:
         """End a session the caller owns (or any, for an admin); others are not found."""
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT user_id::text FROM sessions WHERE id = %s AND revoked_at IS NULL",
-                (session_id,),
-            )
-            row = await cur.fetchone()
-        if row is None or (row[0] != user_id and not is_admin):
+        owner = await uow.value(sessions.OWNER_OF_LIVE, {"id": session_id})
+        if owner is None or (owner != user_id and not is_admin):
             raise NotFound("Session not found")
-        await self._revocations.end_session(session_id)
+        await self._revocations.end_session(uow, session_id)
 
-    async def forgot_password(self, email: str) -> None:
+    async def forgot_password(self, uow: UnitOfWork, email: str) -> None:
         """One statement, whether or not the account exists: same status, same time."""
         token = new_opaque_token()
-        async with self._pool.connection() as conn:
-            await conn.execute(
-                _ISSUE_ONE_TIME,
-                {
-                    "email": email.strip(),
-                    "hash": hash_opaque_token(token),
-                    "purpose": "password_reset",
-                    "ttl": self.policy.reset_token_seconds,
-                    "subject": "Reset your 7P password",
-                    "body": _reset_body(token, self.policy.reset_token_seconds),
-                },
-                prepare=True,
-            )
-        self._mail.poke()
+        await uow.value(
+            q.ISSUE_ONE_TIME_BY_EMAIL,
+            {
+                "email": email.strip(),
+                "hash": hash_opaque_token(token),
+                "purpose": "password_reset",
+                "ttl": self.policy.reset_token_seconds,
+                "subject": "Reset your 7P password",
+                "body": _reset_body(token, self.policy.reset_token_seconds),
+            },
+        )
+        uow.after_commit(self._wake_mail)
 
-    async def reset_password(self, token: str, new_password: str) -> None:
+    async def reset_password(self, uow: UnitOfWork, token: str, new_password: str) -> None:
         enforce_password_policy(new_password, [], "newPassword")
         password_hash = await self._hasher.hash(new_password)
-        async with self._pool.connection() as conn, conn.transaction():
-            user_id = await self._consume(conn, token, "password_reset")
-            await conn.execute(
-                "UPDATE users SET password_hash = %s, password_changed_at = now(),"
-                " login_attempts = 0, lock_until = NULL, updated_at = now() WHERE id = %s",
-                (password_hash, user_id),
-            )
-            valid_after, ended = await self._revocations.end_all_in(conn, user_id)
-        await self._revocations.announce(user_id, valid_after, ended)
+        user_id = await self._consume(uow, token, "password_reset")
+        await uow.execute(q.SET_PASSWORD, {"hash": password_hash, "unlock": True, "user": user_id})
+        await self._revocations.end_all_sessions(uow, user_id)
 
-    async def verify_email(self, token: str) -> None:
-        async with self._pool.connection() as conn, conn.transaction():
-            user_id = await self._consume(conn, token, "email_verification")
-            await conn.execute(
-                "UPDATE users SET is_email_verified = true, updated_at = now() WHERE id = %s",
-                (user_id,),
-            )
+    async def verify_email(self, uow: UnitOfWork, token: str) -> None:
+        user_id = await self._consume(uow, token, "email_verification")
+        await uow.execute(q.MARK_EMAIL_VERIFIED, {"user": user_id})
 
     @staticmethod
-    async def _consume(conn: Any, token: str, purpose: str) -> str:
-        cur = await conn.execute(
-            "UPDATE one_time_tokens SET used_at = now() WHERE token_hash = %s AND purpose = %s"
-            " AND used_at IS NULL AND expires_at > now() RETURNING user_id::text",
-            (hash_opaque_token(token), purpose),
+    async def _consume(uow: UnitOfWork, token: str, purpose: str) -> str:
+        user_id = await uow.value(
+            q.CONSUME_ONE_TIME, {"hash": hash_opaque_token(token), "purpose": purpose}
         )
-        row = await cur.fetchone()
-        if row is None:
+        if user_id is None:
             raise BadRequest("The token is invalid, expired or already used")
-        return str(row[0])
+        return str(user_id)
 
-    async def resend_verification(self, user_id: str) -> None:
+    async def resend_verification(self, uow: UnitOfWork, user_id: str) -> None:
+        target = await uow.one(q.VERIFICATION_TARGET, {"user": user_id}, _VerificationTarget)
+        if target is None:
+            raise NotFound("User not found")
+        if target.is_email_verified:
+            return
         token = new_opaque_token()
-        async with self._pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                "SELECT email, first_name, is_email_verified FROM users WHERE id = %s",
-                (user_id,),
-            )
-            row = await cur.fetchone()
-            if row is None:
-                raise NotFound("User not found")
-            email, first_name, verified = row
-            if verified:
-                return
-            await self._store_one_time(
-                conn, user_id, token, "email_verification", self.policy.verification_token_seconds
-            )
-            await enqueue_mail(conn, _verification_mail(email, first_name, token))
-        self._mail.poke()
+        await self._store_one_time(
+            uow, user_id, token, "email_verification", self.policy.verification_token_seconds
+        )
+        await self._enqueue(uow, _verification_mail(target.email, target.first_name, token))
 
     async def change_password(
         self, *, user_id: str, session_id: str, current: str, new: str, confirm: str
@@ -415,28 +369,23 @@ class Authentication:
                 "The passwords do not match",
                 details=[FieldError(field="confirmPassword", message="Does not match newPassword")],
             )
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT password_hash, email, first_name, last_name FROM users WHERE id = %s",
-                (user_id,),
-            )
-            row = await cur.fetchone()
-        if row is None:
+        async with self._database.unit() as uow:
+            context = await uow.one(q.PASSWORD_CONTEXT, {"user": user_id}, _PasswordContext)
+        if context is None:
             raise NotFound("User not found")
-        if not await self._hasher.verify(row[0], current):
+        if not await self._hasher.verify(context.password_hash, current):
             raise Unauthorized("The current password is wrong")
-        enforce_password_policy(new, [row[1].split("@", 1)[0], row[2], row[3]], "newPassword")
+        enforce_password_policy(
+            new,
+            [context.email.split("@", 1)[0], context.first_name, context.last_name],
+            "newPassword",
+        )
         password_hash = await self._hasher.hash(new)
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE users SET password_hash = %s, password_changed_at = now(),"
-                " updated_at = now() WHERE id = %s",
-                (password_hash, user_id),
+        async with self._database.unit() as uow:
+            await uow.execute(
+                q.SET_PASSWORD, {"hash": password_hash, "unlock": False, "user": user_id}
             )
-            valid_after, ended = await self._revocations.end_all_in(
-                conn, user_id, keep_session=session_id
-            )
-        await self._revocations.announce(user_id, valid_after, ended)
+            await self._revocations.end_all_sessions(uow, user_id, keep_session=session_id)
 
 
 def _verification_mail(email: str, first_name: str, token: str) -> MailMessage:

@@ -1,0 +1,1 @@
+"""SQL per area, as named literal statements (`server.db.statement.Statement`)."""

@@ -1,0 +1,124 @@
+"""The unit of work: one transaction that a request or an actor opens and hands to services.
+
+    async with database.unit() as uow:
+        user = await uow.one(users.GET, {"id": user_id}, User)
+        await uow.execute(audit.RECORD, {...})
+        uow.after_commit(announce)          # runs once the transaction has committed
+
+A unit takes a connection from the pool at its first statement (a unit that runs none
+costs nothing), runs every statement in one transaction, commits when the block ends and
+rolls back when it raises. Work that must follow a commit (announcing a revocation,
+waking the mail actor, invalidating cache tags) is registered with `after_commit` and runs
+shielded from cancellation, so a client hanging up cannot lose it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, TypeVar
+
+import anyio
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from server.db.pool import Pool
+from server.db.rows import struct_row
+from server.db.statement import Statement
+
+T = TypeVar("T")
+Params = Mapping[str, Any] | Sequence[Any] | None
+AfterCommit = Callable[[], Awaitable[None]]
+
+logger = logging.getLogger("sevenp.db")
+slow_logger = logging.getLogger("sevenp.db.slow")
+_AFTER_COMMIT_SECONDS = 5.0
+
+
+class UnitOfWork:
+    """Statements of one transaction; see the module docstring."""
+
+    __slots__ = ("_after", "_conn", "_database", "_stack")
+
+    def __init__(self, database: Database, stack: AsyncExitStack) -> None:
+        self._database = database
+        self._stack = stack
+        self._conn: AsyncConnection[TupleRow] | None = None
+        self._after: list[AfterCommit] = []
+
+    async def _connection(self) -> AsyncConnection[TupleRow]:
+        if self._conn is None:
+            conn = await self._stack.enter_async_context(self._database.pool.connection())
+            await self._stack.enter_async_context(conn.transaction())
+            self._conn = conn
+        return self._conn
+
+    async def one(self, statement: Statement, params: Params, row: type[T]) -> T | None:
+        """The first row as `row`, or None."""
+        conn = await self._connection()
+        started = time.perf_counter()
+        async with conn.cursor(row_factory=struct_row(row)) as cur:
+            await cur.execute(statement.sql, params, prepare=statement.prepare)
+            result = await cur.fetchone()
+        self._database.timed(statement, started)
+        return result
+
+    async def all(self, statement: Statement, params: Params, row: type[T]) -> list[T]:
+        conn = await self._connection()
+        started = time.perf_counter()
+        async with conn.cursor(row_factory=struct_row(row)) as cur:
+            await cur.execute(statement.sql, params, prepare=statement.prepare)
+            result = await cur.fetchall()
+        self._database.timed(statement, started)
+        return result
+
+    async def value(self, statement: Statement, params: Params) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        conn = await self._connection()
+        started = time.perf_counter()
+        cur = await conn.execute(statement.sql, params, prepare=statement.prepare)
+        row = await cur.fetchone()
+        self._database.timed(statement, started)
+        return None if row is None else row[0]
+
+    async def execute(self, statement: Statement, params: Params) -> int:
+        """Run a statement for its effect; the number of rows it touched."""
+        conn = await self._connection()
+        started = time.perf_counter()
+        cur = await conn.execute(statement.sql, params, prepare=statement.prepare)
+        self._database.timed(statement, started)
+        return cur.rowcount
+
+    def after_commit(self, action: AfterCommit) -> None:
+        self._after.append(action)
+
+    async def _run_after_commit(self) -> None:
+        actions, self._after = self._after, []
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_AFTER_COMMIT_SECONDS):
+            for action in actions:
+                try:
+                    await action()
+                except Exception:
+                    logger.exception("after-commit action failed")
+
+
+class Database:
+    """Opens units of work on the pool; logs statements slower than `slow_query_ms`."""
+
+    def __init__(self, pool: Pool, *, slow_query_ms: float = 100.0) -> None:
+        self.pool = pool
+        self._slow_seconds = slow_query_ms / 1000
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[UnitOfWork]:
+        async with AsyncExitStack() as stack:
+            uow = UnitOfWork(self, stack)
+            yield uow
+        await uow._run_after_commit()
+
+    def timed(self, statement: Statement, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        if elapsed >= self._slow_seconds:
+            slow_logger.warning("slow query %s took %.1f ms", statement.name, elapsed * 1000)

@@ -1,0 +1,46 @@
+"""What route handlers may ask for by name, provided by Litestar's dependency injection.
+
+A handler declares `uow: UnitOfWork`, `identity: Identity`, `accounts: Accounts`, ... and
+receives them; nothing else of the runtime is reachable from a route. `uow` is the
+request's unit of work: it takes a connection only at its first statement, commits after
+the handler returns and before the response is sent, and rolls back when the handler raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request
+from litestar.di import Provide
+
+from server.db.unit import UnitOfWork
+from server.http.access import Identity, identity_of
+from server.runtime import Runtime
+
+
+def _constant(value: Any) -> Provide:
+    def provide() -> Any:
+        return value
+
+    return Provide(provide, use_cache=True, sync_to_thread=False)
+
+
+async def _identity(request: Request[Any, Any, Any]) -> Identity:
+    return identity_of(request)
+
+
+def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
+    async def unit_of_work() -> AsyncIterator[UnitOfWork]:
+        async with runtime.database.unit() as uow:
+            yield uow
+
+    return {
+        "uow": Provide(unit_of_work),
+        "identity": Provide(_identity),
+        "settings": _constant(runtime.settings),
+        "tokens": _constant(runtime.tokens),
+        "accounts": _constant(runtime.accounts),
+        "auth": _constant(runtime.auth),
+        "health": _constant(runtime.health_reporter),
+    }

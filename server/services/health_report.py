@@ -1,0 +1,60 @@
+"""The health report: the health actor's cached checks and the supervisor's actors."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from actors.health import HealthActor
+from actors.supervisor import Supervisor
+from schemas.health import ActorReport, CheckReport, HealthReport
+
+
+class HealthReporter:
+    def __init__(
+        self, health: HealthActor, supervisor: Supervisor, *, instance_id: str, started_at: float
+    ) -> None:
+        self._health = health
+        self._supervisor = supervisor
+        self._instance_id = instance_id
+        self._started_at = started_at
+
+    def report(self) -> HealthReport:
+        checks = [
+            CheckReport(
+                name=c.name,
+                status=c.status,  # type: ignore[arg-type]
+                required=c.required,
+                response_time_ms=c.response_time_ms,
+                checked_at=c.checked_at,
+                error=c.error,
+            )
+            for c in self._health.checks()
+        ]
+        actors = [
+            ActorReport(
+                name=s.name,
+                state=str(s.state),
+                restarts=s.restarts,
+                mailbox_depth=s.mailbox_depth,
+                last_error=s.last_error,
+            )
+            for s in self._supervisor.statuses()
+        ]
+        ready = self._health.ready
+        overall: Literal["up", "degraded", "down"]
+        if not ready:
+            overall = "down"
+        elif any(c.status != "up" for c in checks):
+            overall = "degraded"
+        else:
+            overall = "up"
+        return HealthReport(
+            status=overall,
+            ready=ready,
+            draining=self._health.draining,
+            instance_id=self._instance_id,
+            uptime_seconds=round(time.time() - self._started_at, 3),
+            checks=checks,
+            actors=actors,
+        )

@@ -19,8 +19,11 @@ from server.http.compression import CompressionWhenAsked
 from server.http.gate import request_gate
 from server.http.response_fields import response_fields_hook
 from server.routes.auth import AuthController
+from server.routes.course_members import EnrollmentsController, LessonsController
+from server.routes.courses import CoursesController
 from server.routes.dependencies import route_dependencies
 from server.routes.health import HealthController, ProbeController
+from server.routes.reviews import ReviewsController
 from server.routes.users import UsersController
 from server.runtime import Runtime, build_runtime
 from server.settings import Environment, Settings, load_settings
@@ -45,7 +48,16 @@ def _cors(settings: Settings) -> CORSConfig | None:
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
-    return [ProbeController, HealthController, AuthController, UsersController]
+    return [
+        ProbeController,
+        HealthController,
+        AuthController,
+        UsersController,
+        CoursesController,
+        EnrollmentsController,
+        LessonsController,
+        ReviewsController,
+    ]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:

@@ -35,7 +35,12 @@ from server.security.tokens import TokenIssuer
 from server.security.verified_tokens import VerifiedTokens
 from server.services.accounts import Accounts
 from server.services.auth import Authentication, AuthPolicy
+from server.services.course_analytics import CourseAnalyticsReader
+from server.services.courses import Courses
+from server.services.enrollments import Enrollments
 from server.services.health_report import HealthReporter
+from server.services.lessons import Lessons
+from server.services.reviews import Reviews
 from server.services.revocation import Revocations
 from server.settings import Settings
 
@@ -59,6 +64,11 @@ class Runtime:
     accounts: Accounts
     auth: Authentication
     health_reporter: HealthReporter
+    courses: Courses
+    lessons: Lessons
+    enrollments: Enrollments
+    reviews: Reviews
+    course_analytics: CourseAnalyticsReader
     instance_id: str
     started_at: float
     in_flight: InFlight = field(default_factory=InFlight)
@@ -219,6 +229,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
     database = Database(pool, slow_query_ms=settings.slow_query_ms)
     revocations = Revocations(sessions)
     started_at = time.time()
+    courses = Courses()
     auth_policy = AuthPolicy(
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         refresh_ttl_remember_seconds=settings.refresh_token_remember_ttl_seconds,
@@ -254,6 +265,11 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         health_reporter=HealthReporter(
             health, supervisor, instance_id=instance_id, started_at=started_at
         ),
+        courses=courses,
+        lessons=Lessons(courses),
+        enrollments=Enrollments(courses),
+        reviews=Reviews(courses),
+        course_analytics=CourseAnalyticsReader(courses),
         instance_id=instance_id,
         started_at=started_at,
     )

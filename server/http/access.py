@@ -7,6 +7,7 @@ refused (deny by default):
     opt={"auth": True}                         any signed-in user
     opt={"permission": Permission.X}           a role holding X in the permission map
     opt={"min_role": Role.ADMIN}               that role or above
+    opt={"roles": (Role.STUDENT,)}             exactly these roles
 
 Authenticating costs no database or Redis round trip while the session
 actor's state is trusted.
@@ -48,7 +49,7 @@ class Identity:
 
 def rule_of(opt: dict[str, Any]) -> str | None:
     """The kind of rule a route declares, or None when it declares none."""
-    for kind in ("public", "auth", "permission", "min_role"):
+    for kind in ("public", "auth", "permission", "min_role", "roles"):
         if opt.get(kind):
             return kind
     return None
@@ -101,6 +102,8 @@ async def authorize(runtime: Runtime, opt: dict[str, Any], token: str | None) ->
     if kind == "permission" and not has_permission(identity.role, Permission(opt["permission"])):
         raise Forbidden("Your role does not allow this action")
     if kind == "min_role" and not role_at_least(identity.role, Role(opt["min_role"])):
+        raise Forbidden("Your role does not allow this action")
+    if kind == "roles" and identity.role not in opt["roles"]:
         raise Forbidden("Your role does not allow this action")
     return identity
 

@@ -17,6 +17,7 @@ from litestar.di import Provide
 from server.db.unit import UnitOfWork
 from server.http.access import Identity, identity_of
 from server.runtime import Runtime
+from server.services.viewer import Viewer
 
 
 def _constant(value: Any) -> Provide:
@@ -30,6 +31,11 @@ async def _identity(request: Request[Any, Any, Any]) -> Identity:
     return identity_of(request)
 
 
+async def _viewer(request: Request[Any, Any, Any]) -> Viewer:
+    identity = identity_of(request)
+    return Viewer(identity.user_id, identity.role)
+
+
 def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
     async def unit_of_work() -> AsyncIterator[UnitOfWork]:
         async with runtime.database.unit() as uow:
@@ -38,9 +44,15 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
     return {
         "uow": Provide(unit_of_work),
         "identity": Provide(_identity),
+        "viewer": Provide(_viewer),
         "settings": _constant(runtime.settings),
         "tokens": _constant(runtime.tokens),
         "accounts": _constant(runtime.accounts),
         "auth": _constant(runtime.auth),
         "health": _constant(runtime.health_reporter),
+        "courses": _constant(runtime.courses),
+        "lessons": _constant(runtime.lessons),
+        "enrollments": _constant(runtime.enrollments),
+        "reviews": _constant(runtime.reviews),
+        "course_analytics": _constant(runtime.course_analytics),
     }

@@ -52,6 +52,8 @@ def _allowed(role: Role, opt: dict[str, Any]) -> bool:
         return has_permission(role, Permission(opt["permission"]))
     if kind == "min_role":
         return role_at_least(role, Role(opt["min_role"]))
+    if kind == "roles":
+        return role in opt["roles"]
     return False
 
 

@@ -1,0 +1,150 @@
+"""`/api/courses`: search and read courses, and their authoring by teachers and admins."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, delete, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_204_NO_CONTENT
+
+from schemas.base import MAX_PAGE_SIZE
+from schemas.courses import (
+    Course,
+    CourseAnalytics,
+    CourseCreate,
+    CoursePage,
+    CourseSort,
+    CourseStatus,
+    CourseUpdate,
+    Level,
+)
+from server.db.unit import UnitOfWork
+from server.security.permissions import Permission
+from server.services.course_analytics import CourseAnalyticsReader
+from server.services.courses import CourseQuery, Courses
+from server.services.viewer import Viewer
+
+_READ = {"permission": Permission.COURSE_READ}
+_CREATE = {"permission": Permission.COURSE_CREATE}
+_UPDATE = {"permission": Permission.COURSE_UPDATE}
+_DELETE = {"permission": Permission.COURSE_DELETE}
+_PUBLISH = {"permission": Permission.COURSE_PUBLISH}
+_ANALYTICS = {"permission": Permission.ANALYTICS_READ}
+
+
+class CoursesController(Controller):
+    path = "/api/courses"
+    tags = ["courses"]
+
+    @get("/", opt=_READ)
+    async def search(
+        self,
+        courses: NamedDependency[Courses],
+        uow: NamedDependency[UnitOfWork],
+        viewer: NamedDependency[Viewer],
+        q: Annotated[str | None, QueryParameter(min_length=1, max_length=200)] = None,
+        category: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        level: FromQuery[Level | None] = None,
+        tags: Annotated[list[str] | None, QueryParameter(max_items=10)] = None,
+        price_min: Annotated[
+            float | None, QueryParameter(name="priceMin", ge=0, le=1_000_000)
+        ] = None,
+        price_max: Annotated[
+            float | None, QueryParameter(name="priceMax", ge=0, le=1_000_000)
+        ] = None,
+        instructor_id: Annotated[uuid.UUID | None, QueryParameter(name="instructorId")] = None,
+        status: FromQuery[CourseStatus | None] = None,
+        sort: FromQuery[CourseSort | None] = None,
+        page: Annotated[int, QueryParameter(ge=1, le=100_000)] = 1,
+        limit: Annotated[int, QueryParameter(ge=1)] = 20,
+    ) -> CoursePage:
+        """Search and list the courses the caller may see.
+
+        `q` is matched over title, tags and description by full-text search and by
+        trigram similarity, so prefixes and misspellings still match; results are ranked by
+        relevance, then rating, then enrollments.
+        """
+        query = CourseQuery(
+            q=q,
+            category=category,
+            level=level,
+            tags=tags,
+            price_min=price_min,
+            price_max=price_max,
+            instructor_id=str(instructor_id) if instructor_id else None,
+            status=status,
+            sort=sort,
+            page=page,
+            limit=min(limit, MAX_PAGE_SIZE),
+        )
+        return await courses.search(uow, viewer, query)
+
+    @get("/{course_id:uuid}", opt=_READ)
+    async def get_course(
+        self,
+        courses: NamedDependency[Courses],
+        uow: NamedDependency[UnitOfWork],
+        viewer: NamedDependency[Viewer],
+        course_id: FromPath[uuid.UUID],
+    ) -> Course:
+        """One course, if the caller may see it."""
+        return await courses.get(uow, viewer, str(course_id))
+
+    @post("/", opt=_CREATE, status_code=201)
+    async def create(
+        self,
+        courses: NamedDependency[Courses],
+        uow: NamedDependency[UnitOfWork],
+        viewer: NamedDependency[Viewer],
+        data: JSONBody[CourseCreate],
+    ) -> Course:
+        """Create a draft course taught by the caller."""
+        return await courses.create(uow, viewer, data)
+
+    @put("/{course_id:uuid}", opt=_UPDATE)
+    async def update(
+        self,
+        courses: NamedDependency[Courses],
+        uow: NamedDependency[UnitOfWork],
+        viewer: NamedDependency[Viewer],
+        course_id: FromPath[uuid.UUID],
+        data: JSONBody[CourseUpdate],
+    ) -> Course:
+        """Change some fields of a course (its instructor or an admin)."""
+        return await courses.update(uow, viewer, str(course_id), data)
+
+    @delete("/{course_id:uuid}", opt=_DELETE, status_code=HTTP_204_NO_CONTENT)
+    async def delete_course(
+        self,
+        courses: NamedDependency[Courses],
+        uow: NamedDependency[UnitOfWork],
+        viewer: NamedDependency[Viewer],
+        course_id: FromPath[uuid.UUID],
+    ) -> None:
+        """Erase a course, or archive it when students are enrolled."""
+        await courses.delete(uow, viewer, str(course_id))
+
+    @post("/{course_id:uuid}/publish", opt=_PUBLISH, status_code=200)
+    async def publish(
+        self,
+        courses: NamedDependency[Courses],
+        uow: NamedDependency[UnitOfWork],
+        viewer: NamedDependency[Viewer],
+        course_id: FromPath[uuid.UUID],
+    ) -> Course:
+        """Publish a course with at least one lesson."""
+        return await courses.publish(uow, viewer, str(course_id))
+
+    @get("/{course_id:uuid}/analytics", opt=_ANALYTICS)
+    async def analytics(
+        self,
+        course_analytics: NamedDependency[CourseAnalyticsReader],
+        uow: NamedDependency[UnitOfWork],
+        viewer: NamedDependency[Viewer],
+        course_id: FromPath[uuid.UUID],
+    ) -> CourseAnalytics:
+        """A course's students, progress, completion, rating and daily enrollments."""
+        return await course_analytics.read(uow, viewer, str(course_id))

@@ -117,8 +117,17 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks.runner import main as bench_main
-
+    """The harness lives in the repository's `benchmarks/`, which the wheel does not carry."""
+    try:
+        from benchmarks.runner import main as bench_main
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "benchmarks":
+            raise
+        print(
+            "sevenp: bench runs from a checkout of the repository (uv run sevenp bench)",
+            file=sys.stderr,
+        )
+        return 2
     code: int = bench_main(list(args.rest))
     return code
 

@@ -12,6 +12,10 @@ serve:
 test *args:
     uv run pytest {{args}}
 
+# only the slow tests (long measurements the default run leaves out)
+test-slow *args:
+    uv run pytest -m slow {{args}}
+
 # lint, format check and strict types
 lint:
     uv run ruff check .

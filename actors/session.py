@@ -122,6 +122,7 @@ class SessionActor(Actor):
         last_seen_flush_seconds: float = 5.0,
         fallback_cache_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         db_timeout_seconds: float = 5.0,
     ) -> None:
         self.name = "sessions"
@@ -133,6 +134,7 @@ class SessionActor(Actor):
         self._prune_every = min(60.0, max(1.0, access_ttl_seconds / 4))
         self._fallback_cache_seconds = fallback_cache_seconds
         self._clock = clock
+        self._monotonic = monotonic
         self._db_timeout = db_timeout_seconds
         self._revoked: dict[str, float] = {}
         self._valid_after: dict[str, float] = {}
@@ -171,7 +173,7 @@ class SessionActor(Actor):
         verdict = self._verdicts.get(key)
         if (
             verdict is not None
-            and time.monotonic() - verdict.asked_at < self._fallback_cache_seconds
+            and self._monotonic() - verdict.asked_at < self._fallback_cache_seconds
         ):
             self._cache_hits += 1
         else:
@@ -236,7 +238,7 @@ class SessionActor(Actor):
         expired_users = [uid for uid, after in self._valid_after.items() if after <= horizon]
         for user_id in expired_users:
             del self._valid_after[user_id]
-        stale_before = time.monotonic() - self._fallback_cache_seconds
+        stale_before = self._monotonic() - self._fallback_cache_seconds
         stale_verdicts = [k for k, v in self._verdicts.items() if v.asked_at < stale_before]
         for key in stale_verdicts:
             del self._verdicts[key]
@@ -385,7 +387,7 @@ class SessionActor(Actor):
         )
 
     async def _ask_database(self, session_id: str, user_id: str) -> _Verdict:
-        asked_at = time.monotonic()
+        asked_at = self._monotonic()
         try:
             session_uuid, user_uuid = uuid.UUID(session_id), uuid.UUID(user_id)
         except ValueError:

@@ -60,10 +60,16 @@ def route_handlers() -> list[ControllerRouterHandler]:
     ]
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    *,
+    main_pid: int | None = None,
+) -> Litestar:
+    """The app; `main_pid` is the serving process to stop if supervision gives up."""
     settings = settings or load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    runtime = runtime or build_runtime(settings)
+    runtime = runtime or build_runtime(settings, main_pid=main_pid)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

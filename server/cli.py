@@ -9,12 +9,19 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from server.errors import ApplicationError
 from server.security.tokens import generate_hs256_secret
 from server.services.provisioning import create_user
 from server.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 logger = logging.getLogger("sevenp.cli")
 
@@ -28,14 +35,12 @@ def _settings_or_exit() -> Settings:
 
 
 def _database_url(settings: Settings) -> str:
-    """The configured database, or the embedded one (exported for the workers)."""
+    """The configured database, or the embedded one."""
     if settings.database_url:
         return settings.database_url
     from server.db.embedded import start_embedded_postgres
 
-    url = start_embedded_postgres(settings.data_dir)
-    os.environ["DATABASE_URL"] = url
-    return url
+    return start_embedded_postgres(settings.data_dir)
 
 
 def _migrate(url: str) -> None:
@@ -52,8 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     url = _database_url(settings)
     _migrate(url)
-    _jwt_secret(settings)
-    os.environ["SEVENP_MAIN_PID"] = str(os.getpid())
+    # The workers get these settings as they are, never through the environment.
+    settings = msgspec.structs.replace(settings, database_url=url, jwt_secret=_jwt_secret(settings))
     server = Server(
         "server.app:create_app",
         factory=True,
@@ -69,8 +74,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers_kill_timeout=int(settings.drain_seconds),
         log_access=False,
     )
-    server.serve()
+    server.serve(target_loader=partial(_worker_app, settings, os.getpid()), wrap_loader=False)
     return 0
+
+
+def _worker_app(settings: Settings, main_pid: int) -> Litestar:
+    """Run in each Granian worker; an escalation there stops the serving process `main_pid`."""
+    from server.app import create_app
+
+    return create_app(settings, main_pid=main_pid)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -79,16 +91,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _jwt_secret(settings: Settings) -> None:
-    """Outside production an unset secret is made once and kept under the data dir."""
+def _jwt_secret(settings: Settings) -> str | None:
+    """The configured secret; outside production an unset one is made once, kept in the data dir."""
     if settings.jwt_secret or settings.jwt_private_key_file or settings.is_production:
-        return
+        return settings.jwt_secret
     path = Path(settings.data_dir) / "jwt-secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(generate_hs256_secret())
         path.chmod(0o600)
-    os.environ["JWT_SECRET"] = path.read_text().strip()
+    return path.read_text().strip()
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
@@ -117,8 +129,17 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks.runner import main as bench_main
-
+    """The harness lives in the repository's `benchmarks/`, which the wheel does not carry."""
+    try:
+        from benchmarks.runner import main as bench_main
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "benchmarks":
+            raise
+        print(
+            "sevenp: bench runs from a checkout of the repository (uv run sevenp bench)",
+            file=sys.stderr,
+        )
+        return 2
     code: int = bench_main(list(args.rest))
     return code
 

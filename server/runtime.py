@@ -149,7 +149,9 @@ def rate_policies(settings: Settings) -> dict[str, RatePolicy]:
     }
 
 
-def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, *, extra_actors: list[Actor] | None = None, main_pid: int | None = None
+) -> Runtime:
     if settings.database_url is None:
         raise RuntimeError("DATABASE_URL is unset; `sevenp serve` provides an embedded one")
     instance_id = uuid.uuid4().hex[:12]
@@ -206,8 +208,8 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
     def on_escalate(exc: SupervisorEscalated) -> None:
         logger.critical("supervision gave up (%s); shutting down", exc)
         health.mark_failed(str(exc))
-        if settings.sevenp_main_pid is not None:
-            os.kill(settings.sevenp_main_pid, signal.SIGTERM)
+        if main_pid is not None:
+            os.kill(main_pid, signal.SIGTERM)
 
     supervisor = Supervisor(
         "root",

@@ -10,7 +10,7 @@ import enum
 import os
 import typing
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -49,9 +49,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     runtime_threads: PositiveInt = 1
     backlog: PositiveInt = 16384
     backpressure: PositiveInt = 16384
-    http: str = "auto"
+    http: Literal["auto", "1", "2"] = "auto"
     drain_seconds: PositiveFloat = 10.0
-    sevenp_main_pid: int | None = None
 
     # PostgreSQL pool
     db_pool_min: Annotated[int, msgspec.Meta(ge=0)] = 2

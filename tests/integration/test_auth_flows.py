@@ -6,10 +6,10 @@ import email
 import re
 from pathlib import Path
 
-import anyio
 import httpx
 
 from tests.support.accounts import GOOD_PASSWORD, login, register, unique_email
+from tests.support.waiting import eventually
 
 
 async def test_register_answers_tokens_and_a_student_without_secrets(
@@ -250,9 +250,11 @@ def _mail_to(mail_dir: Path, recipient: str, subject_word: str) -> email.message
 
 
 async def _wait_for_mail(mail_dir: Path, recipient: str, subject_word: str) -> str:
-    with anyio.fail_after(10):
-        while (message := _mail_to(mail_dir, recipient, subject_word)) is None:
-            await anyio.sleep(0.1)
+    await eventually(
+        lambda: _mail_to(mail_dir, recipient, subject_word) is not None, within=10, poll=0.1
+    )
+    message = _mail_to(mail_dir, recipient, subject_word)
+    assert message is not None
     payload = message.get_payload(decode=True)
     text = payload.decode() if isinstance(payload, bytes) else str(message.get_payload())
     token = re.search(r"^([A-Za-z0-9_-]{40,})$", text, re.MULTILINE)

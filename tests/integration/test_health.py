@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import httpx
 from server.db.migrate import apply_migrations
 from tests.support.live_server import LiveServer
 from tests.support.services import redis_server_process
+from tests.support.waiting import eventually_sync
 
 
 async def test_live_ready_and_detail(http: httpx.AsyncClient) -> None:
@@ -30,15 +30,13 @@ async def test_live_ready_and_detail(http: httpx.AsyncClient) -> None:
 
 
 def _wait_status(base_url: str, expected: int, within: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < within:
+    def answers() -> bool:
         try:
-            if httpx.get(base_url + "/health/ready", timeout=2).status_code == expected:
-                return time.monotonic() - started
+            return httpx.get(base_url + "/health/ready", timeout=2).status_code == expected
         except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"/health/ready did not become {expected} within {within}s")
+            return False
+
+    return eventually_sync(answers, within=within)
 
 
 def _pg_ctl(pg: Any, action: str) -> None:

@@ -107,6 +107,28 @@ async def test_openapi_describes_the_api(http: httpx.AsyncClient) -> None:
     assert "firstName" in schemas["RegisterRequest"]["properties"]
 
 
-async def test_cors_is_an_allow_list(http: httpx.AsyncClient) -> None:
-    response = await http.get("/health/live", headers={"origin": "https://evil.example"})
-    assert "access-control-allow-origin" not in response.headers
+async def test_cors_is_an_allow_list(database_url: str) -> None:
+    allowed = "https://app.example"
+    server = await anyio.to_thread.run_sync(
+        lambda: LiveServer({"DATABASE_URL": database_url, "CORS_ORIGINS": allowed}).start()
+    )
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=15) as http:
+            response = await http.get("/health/live", headers={"origin": allowed})
+            assert response.headers["access-control-allow-origin"] == allowed
+            preflight = await http.options(
+                "/api/auth/login",
+                headers={"origin": allowed, "access-control-request-method": "POST"},
+            )
+            assert preflight.status_code == 204
+            assert preflight.headers["access-control-allow-origin"] == allowed
+            for path in ("/health/live", "/api/auth/login"):
+                response = await http.get(path, headers={"origin": "https://evil.example"})
+                assert "access-control-allow-origin" not in response.headers
+            refused = await http.options(
+                "/api/auth/login",
+                headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+            )
+            assert "access-control-allow-origin" not in refused.headers
+    finally:
+        server.stop()

@@ -12,7 +12,7 @@ import datetime
 import email.policy
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -37,6 +37,7 @@ from server.mail import (
 )
 from server.mail.outbox import claim_due_mail, mark_failed
 from tests.support.services import free_port, throwaway_database
+from tests.support.waiting import eventually
 
 Pool = AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]]
 
@@ -106,12 +107,6 @@ async def outbox_row(pool: Pool, mail_id: int) -> dict[str, Any]:
         "due_in": row[3],
         "finite": row[4],
     }
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], *, within: float) -> None:
-    with anyio.fail_after(within):
-        while not await check():  # polls the database: no event to wait on
-            await anyio.sleep(0.02)
 
 
 def eml_files(directory: Path) -> list[Path]:
@@ -327,14 +322,16 @@ async def test_the_actor_sends_queued_mail_within_a_second_of_a_poke(
         async def idle() -> bool:
             return actor.details()["pending"] is not None
 
-        await wait_until(idle, within=5)  # the start-up round is over; now it sleeps 60 s
+        await eventually(
+            idle, within=5, poll=0.02
+        )  # the start-up round is over; now it sleeps 60 s
         (mail_id,) = await enqueue_committed(pool, message(f"{tag}@example.test", token="t-77"))
         actor.poke()
 
         async def delivered() -> bool:
             return bool(eml_files(tmp_path))
 
-        await wait_until(delivered, within=1.0)
+        await eventually(delivered, within=1.0, poll=0.02)
         mail = read_eml(eml_files(tmp_path)[0])
         assert mail["To"] == f"{tag}@example.test"
         assert "t-77" in body_of(mail)
@@ -342,7 +339,7 @@ async def test_the_actor_sends_queued_mail_within_a_second_of_a_poke(
         async def recorded() -> bool:
             return (await outbox_row(pool, mail_id))["sent_at"] is not None
 
-        await wait_until(recorded, within=1.0)
+        await eventually(recorded, within=1.0, poll=0.02)
         assert actor.details()["sent"] == 1
         assert actor.request_stop()
     assert (await outbox_row(pool, mail_id))["attempts"] == 0
@@ -365,7 +362,7 @@ async def test_a_failing_smtp_server_is_retried_later_and_the_actor_keeps_runnin
             async def attempted(mail_id: int = mail_id) -> bool:
                 return bool((await outbox_row(pool, mail_id))["attempts"] == 1)
 
-            await wait_until(attempted, within=5)
+            await eventually(attempted, within=5, poll=0.02)
             row = await outbox_row(pool, mail_id)
             assert row["sent_at"] is None
             assert "Connection refused" in row["last_error"] or "Errno" in row["last_error"]
@@ -390,7 +387,7 @@ async def test_the_actor_gives_up_at_max_attempts_and_logs_an_error(
             async def given_up() -> bool:
                 return actor.details()["gave_up"] == 1
 
-            await wait_until(given_up, within=5)
+            await eventually(given_up, within=5, poll=0.02)
             tg.cancel_scope.cancel()
     row = await outbox_row(pool, mail_id)
     assert (row["attempts"], row["sent_at"], row["finite"]) == (1, None, False)
@@ -439,7 +436,7 @@ async def test_real_smtp_delivery_through_a_local_server(pool: Pool, tag: str) -
             async def recorded() -> bool:
                 return (await outbox_row(pool, mail_id))["sent_at"] is not None
 
-            await wait_until(recorded, within=5)
+            await eventually(recorded, within=5, poll=0.02)
             tg.cancel_scope.cancel()
     finally:
         await anyio.to_thread.run_sync(controller.stop)
@@ -481,7 +478,7 @@ async def test_two_actors_on_one_outbox_never_send_a_message_twice(
                 )
                 return await cursor.fetchone() == (30,)
 
-        await wait_until(all_sent, within=10)
+        await eventually(all_sent, within=10, poll=0.02)
         await anyio.sleep(0.2)  # room for a duplicate to show up, if there were one
         tg.cancel_scope.cancel()
 
@@ -512,7 +509,7 @@ async def test_a_batch_outlasting_its_budget_hands_the_rest_back(
         async def all_sent() -> bool:
             return actor.details()["sent"] == 6
 
-        await wait_until(all_sent, within=5)
+        await eventually(all_sent, within=5, poll=0.02)
         tg.cancel_scope.cancel()
     assert sorted(read_eml(f)["To"] for f in eml_files(tmp_path)) == sorted(recipients)
     async with pool.connection() as conn:

@@ -18,6 +18,7 @@ from actors.bus import SyncBus
 from actors.session import RETENTION_MARGIN_SECONDS, SessionActor
 from server.db.pool import Pool
 from tests.support.services import free_port, redis_server_process
+from tests.support.waiting import eventually
 
 ACCESS_TTL = 900.0
 
@@ -84,6 +85,7 @@ class Instance:
         *,
         fallback_cache_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.id = uuid.uuid4().hex[:8]
         self.bus = SyncBus(
@@ -96,6 +98,7 @@ class Instance:
             access_ttl_seconds=ACCESS_TTL,
             fallback_cache_seconds=fallback_cache_seconds,
             clock=clock,
+            monotonic=monotonic,
         )
 
 
@@ -120,15 +123,6 @@ async def redis_client(url: str) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
-
-
-async def eventually(predicate: Callable[[], bool], *, within: float) -> float:
-    """Seconds until predicate() held; fails the test after `within`."""
-    started = anyio.current_time()
-    with anyio.fail_after(within):
-        while not predicate():
-            await anyio.sleep(0.005)
-    return anyio.current_time() - started
 
 
 def now_iat() -> int:
@@ -283,7 +277,10 @@ async def test_link_down_fails_closed_on_the_database_then_resyncs(
 
     with restartable_redis() as (url, stop_redis, start_redis):
         async with redis_client(url) as client:
-            instance = Instance(pool, client, channel, fallback_cache_seconds=0.3)
+            monotonic = [0.0]
+            instance = Instance(
+                pool, client, channel, fallback_cache_seconds=0.3, monotonic=lambda: monotonic[0]
+            )
             actor = instance.sessions
             async with running(instance):
                 await eventually(lambda: not actor.degraded, within=5)
@@ -300,7 +297,7 @@ async def test_link_down_fails_closed_on_the_database_then_resyncs(
                 assert await actor.is_valid(**token(revoked_during_outage)) is False
                 # Answers are cached for fallback_cache_seconds, then asked again.
                 assert await actor.check_database(**token(cached_then_revoked)) is True
-                await anyio.sleep(0.35)
+                monotonic[0] += 0.35
                 assert await actor.check_database(**token(cached_then_revoked)) is False
                 assert await actor.check_database(**token(str(uuid.uuid4()))) is False
                 details = actor.details()

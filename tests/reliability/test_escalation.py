@@ -12,6 +12,7 @@ from actors.base import Actor
 from actors.supervisor import SupervisorEscalated
 from server.runtime import Runtime, build_runtime
 from server.settings import load_settings
+from tests.support.waiting import eventually
 
 
 class AlwaysCrashing(Actor):
@@ -30,8 +31,7 @@ class AlwaysCrashing(Actor):
 async def _run_until_escalated(runtime: Runtime) -> None:
     with anyio.fail_after(30):
         async with runtime.running():
-            while not runtime.supervisor.escalated:
-                await anyio.sleep(0.05)
+            await eventually(lambda: runtime.supervisor.escalated, within=30, poll=0.05)
 
 
 async def test_a_crash_loop_escalates_to_a_clean_shutdown(database_url: str) -> None:
@@ -39,11 +39,10 @@ async def test_a_crash_loop_escalates_to_a_clean_shutdown(database_url: str) -> 
     stand_in_main = await anyio.open_process(["sleep", "60"])
     try:
         settings = load_settings(
-            {"DATABASE_URL": database_url, "SEVENP_MAIN_PID": str(stand_in_main.pid),
-             "SEVENP_ENV": "test", "JWT_SECRET": "s" * 40}
-        )  # fmt: skip
+            {"DATABASE_URL": database_url, "SEVENP_ENV": "test", "JWT_SECRET": "s" * 40}
+        )
         crasher = AlwaysCrashing()
-        runtime = build_runtime(settings, extra_actors=[crasher])
+        runtime = build_runtime(settings, extra_actors=[crasher], main_pid=stand_in_main.pid)
         with pytest.raises(BaseExceptionGroup) as caught:
             await _run_until_escalated(runtime)
         assert caught.group_contains(SupervisorEscalated)

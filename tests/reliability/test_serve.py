@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import psutil
 import pytest
 
 from tests.support.services import free_port
+from tests.support.waiting import eventually, eventually_sync
 
 _SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "SEVENP_ENV", "PORT", "DATA_DIR")
 
@@ -34,18 +34,19 @@ def served() -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
                 cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            assert proc.poll() is None, log.read_text()
+            try:
+                return httpx.get(base + "/health/ready", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
         try:
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                assert proc.poll() is None, log.read_text()
-                try:
-                    if httpx.get(base + "/health/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            else:
-                raise AssertionError("not ready in 90 s:\n" + log.read_text())
+            try:
+                eventually_sync(ready, within=90, poll=0.2)
+            except TimeoutError:
+                raise AssertionError("not ready in 90 s:\n" + log.read_text()) from None
             yield proc, base, Path(tmp)
         finally:
             if proc.poll() is None:
@@ -69,6 +70,12 @@ async def test_serve_with_embedded_defaults_then_stop_gracefully(
     assert (workdir / ".data" / "jwt-secret").exists()
     assert _postgres_processes(workdir / ".data" / "postgres")
     results: list[int | str] = []
+    sent = 0
+
+    async def note_sent(event: str, info: object) -> None:
+        nonlocal sent
+        sent += event == "http11.send_request_body.complete"
+
     # Five: the sixth failed login from one address would meet the default auth limit.
     clients = [httpx.AsyncClient(base_url=base, timeout=20) for _ in range(5)]
     for client in clients:  # connections open before the stop: these requests are in flight
@@ -77,7 +84,9 @@ async def test_serve_with_embedded_defaults_then_stop_gracefully(
     async def login(http: httpx.AsyncClient) -> None:
         try:
             response = await http.post(
-                "/api/auth/login", json={"email": "nobody@example.test", "password": "x" * 12}
+                "/api/auth/login",
+                json={"email": "nobody@example.test", "password": "x" * 12},
+                extensions={"trace": note_sent},
             )
             results.append(response.status_code)
         except httpx.HTTPError as exc:
@@ -86,7 +95,7 @@ async def test_serve_with_embedded_defaults_then_stop_gracefully(
     async with anyio.create_task_group() as tg:
         for client in clients:
             tg.start_soon(login, client)
-        await anyio.sleep(0.02)
+        await eventually(lambda: sent == len(clients), within=10)
         proc.send_signal(signal.SIGTERM)
     for client in clients:
         await client.aclose()
@@ -95,5 +104,6 @@ async def test_serve_with_embedded_defaults_then_stop_gracefully(
     async with httpx.AsyncClient(base_url=base, timeout=2) as late:
         with pytest.raises(httpx.ConnectError):
             await late.get("/health/live")
-    await anyio.sleep(1)
-    assert _postgres_processes(workdir / ".data" / "postgres") == []
+    await eventually(
+        lambda: _postgres_processes(workdir / ".data" / "postgres") == [], within=10, poll=0.1
+    )

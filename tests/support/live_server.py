@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.services import free_port
+from tests.support.waiting import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 # One namespace per test run: the machine's Redis outlives runs, and limits last 15 minutes.
@@ -52,24 +52,25 @@ class LiveServer:
             "server.app:create_app",
         ]  # fmt: skip
         with self.log_path.open("wb") as log:
-            self._proc = subprocess.Popen(
+            proc = self._proc = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         path = "/health/ready" if wait_ready else "/health/live"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {self._proc.returncode}:\n{self.log_tail()}"
-                )
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{self.log_tail()}")
             try:
-                if httpx.get(self.base_url + path, timeout=1).status_code == 200:
-                    return self
+                return httpx.get(self.base_url + path, timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"server not ready in {timeout}s:\n{self.log_tail()}")
+                return False
+
+        try:
+            eventually_sync(answers, within=timeout, poll=0.1)
+        except TimeoutError:
+            self.stop()
+            raise TimeoutError(f"server not ready in {timeout}s:\n{self.log_tail()}") from None
+        return self
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():

@@ -9,13 +9,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import redis
+
+from tests.support.waiting import eventually_sync
 
 # pgserver narrates every step at INFO, and again from atexit after pytest closed its streams.
 logging.getLogger("pgserver").setLevel(logging.WARNING)
@@ -103,15 +104,14 @@ def redis_server_process(port: int | None = None) -> Iterator[str]:
         url = f"redis://127.0.0.1:{port}/0"
         try:
             client = redis.Redis.from_url(url)
-            deadline = time.monotonic() + 10
-            while True:
+
+            def answers() -> bool:
                 try:
-                    client.ping()
-                    break
+                    return bool(client.ping())
                 except redis.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+                    return False
+
+            eventually_sync(answers, within=10)
             client.close()
             yield url
         finally:

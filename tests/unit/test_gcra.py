@@ -324,6 +324,7 @@ def test_admit_answers_exactly_as_check(gaps: list[float]) -> None:
         assert backlog_decision(policy, fast.admit(policy, "k")) == full.check(policy, "k")
 
 
+@pytest.mark.slow
 def test_one_million_keys_fit_in_a_bounded_footprint() -> None:
     """The issue's figure: a million distinct client keys, each one request, held at once."""
     used = measure_store_memory(1_000_000)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -14,6 +13,7 @@ from trio.testing import MockClock
 from actors.base import Actor, ActorState
 from actors.mailbox import ActorCrashed, Mailbox, MailboxClosed, MailboxFull, Reply
 from actors.supervisor import RestartPolicy, Supervisor
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -42,12 +42,6 @@ async def answer_doubles(mailbox: Mailbox[Double]) -> None:
             request.reply.fail(ValueError(f"negative: {request.value}"))
         else:
             request.reply.set(request.value * 2)
-
-
-async def wait_until(predicate: Callable[[], bool], *, timeout: float = 5) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.001)
 
 
 async def test_send_nowait_raises_at_capacity_and_depth_counts_waiting() -> None:
@@ -147,7 +141,7 @@ async def test_close_answers_queued_requests_and_ends_iteration() -> None:
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(ask)
-        await wait_until(lambda: mailbox.depth() == 1)
+        await eventually(lambda: mailbox.depth() == 1, within=5, poll=0.001)
         mailbox.close()
     assert len(outcome) == 1
     with pytest.raises(MailboxClosed):
@@ -198,7 +192,7 @@ async def test_messages_survive_an_actor_restart() -> None:
             # Queued in one go, so "after" is waiting in the mailbox when the actor dies.
             for text in ("before", "crash", "after", "later"):
                 scribe.mailbox.send_nowait(Note(text))
-            await wait_until(lambda: len(scribe.written) == 3)
+            await eventually(lambda: len(scribe.written) == 3, within=5, poll=0.001)
             assert scribe.written == ["before", "after", "later"]
             assert scribe.runs == 2
             (status,) = supervisor.statuses()

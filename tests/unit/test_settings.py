@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+import msgspec
 import pytest
 
-from server.settings import Environment, SettingsError, load_settings
+from server.settings import Environment, Settings, SettingsError, load_settings
+from tests.support.live_server import ROOT
 
 SECRET = "s" * 40
 
@@ -77,3 +81,22 @@ def test_production_accepts_a_secure_configuration() -> None:
         }
     )
     assert settings.is_production
+
+
+def _readme_variables() -> set[str]:
+    """The variables named in the first column of the README's configuration table."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`([A-Z0-9_]+)`", row.split("|")[1])}
+
+
+def test_the_readme_lists_every_setting_and_nothing_else() -> None:
+    fields = {field.name.upper() for field in msgspec.structs.fields(Settings)}
+    assert _readme_variables() == fields
+
+
+def test_http_accepts_only_the_modes_granian_serves() -> None:
+    assert load_settings({"HTTP": "2"}).http == "2"
+    with pytest.raises(SettingsError, match="HTTP"):
+        load_settings({"HTTP": "3"})

@@ -13,6 +13,7 @@ from trio.testing import MockClock
 
 from actors.base import Actor, ActorState
 from actors.supervisor import RestartPolicy, Strategy, Supervisor, SupervisorEscalated
+from tests.support.waiting import eventually
 
 FAST = RestartPolicy(backoff_initial=0.001, backoff_max=0.01, jitter=0)
 
@@ -95,14 +96,6 @@ class Worker(Actor):
         return self.graceful
 
 
-async def wait_until(
-    predicate: Callable[[], bool], *, timeout: float = 5, poll: float = 0.001
-) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(poll)
-
-
 def running(supervisor: Supervisor, worker: Worker, runs: int) -> Callable[[], bool]:
     """True once `worker` is up for its `runs`-th run."""
     return lambda: worker.runs == runs and states(supervisor)[worker.name] is ActorState.RUNNING
@@ -137,7 +130,7 @@ async def test_statuses_report_counts_errors_and_details() -> None:
     async with anyio.create_task_group() as tg:
         await tg.start(supervisor.run)
         b.crash()
-        await wait_until(running(supervisor, b, 2))
+        await eventually(running(supervisor, b, 2), within=5, poll=0.001)
         first, second = supervisor.statuses()
         assert (first.name, first.restarts, first.last_error) == ("a", 0, None)
         assert (second.name, second.restarts, second.mailbox_depth) == ("b", 1, 0)
@@ -154,7 +147,7 @@ async def test_one_for_one_restarts_only_the_crashed_child() -> None:
         await tg.start(supervisor.run)
         for runs in (2, 3):
             b.crash()
-            await wait_until(running(supervisor, b, runs))
+            await eventually(running(supervisor, b, runs), within=5, poll=0.001)
         assert (a.runs, c.runs) == (1, 1)
         assert [s.restarts for s in supervisor.statuses()] == [0, 2, 0]
         assert states(supervisor) == dict.fromkeys("abc", ActorState.RUNNING)
@@ -169,7 +162,7 @@ async def test_normal_exit_of_a_child_is_restarted() -> None:
     async with anyio.create_task_group() as tg:
         await tg.start(supervisor.run)
         a.exit()
-        await wait_until(running(supervisor, a, 2))
+        await eventually(running(supervisor, a, 2), within=5, poll=0.001)
         assert log == ["start a", "exit a", "start a"]
         await supervisor.stop()
 
@@ -181,7 +174,7 @@ async def test_one_for_all_stops_the_rest_in_reverse_then_restarts_all_in_order(
     async with anyio.create_task_group() as tg:
         await tg.start(supervisor.run)
         b.crash()
-        await wait_until(running(supervisor, c, 2))
+        await eventually(running(supervisor, c, 2), within=5, poll=0.001)
         assert log[3:] == ["crash b", "stop c", "stop a", "start a", "start b", "start c"]
         assert [s.restarts for s in supervisor.statuses()] == [1, 1, 1]
         assert supervisor.statuses()[1].last_error == "RuntimeError('b boom 1')"
@@ -237,7 +230,7 @@ async def test_backoff_grows_exponentially_up_to_the_cap() -> None:
     supervisor = Supervisor("root", [bad], policy=policy)
     async with anyio.create_task_group() as tg:
         await tg.start(supervisor.run)
-        await wait_until(lambda: bad.runs == 6, timeout=100, poll=0.25)
+        await eventually(lambda: bad.runs == 6, within=100, poll=0.25)
         await supervisor.stop()
     gaps = [later - earlier for earlier, later in pairwise(bad.start_times)]
     assert gaps == pytest.approx([1, 2, 4, 8, 8])
@@ -254,7 +247,7 @@ async def test_backoff_jitter_stays_within_bounds() -> None:
     supervisor = Supervisor("root", [bad], policy=policy)
     async with anyio.create_task_group() as tg:
         await tg.start(supervisor.run)
-        await wait_until(lambda: bad.runs == 20, timeout=1000, poll=0.25)
+        await eventually(lambda: bad.runs == 20, within=1000, poll=0.25)
         await supervisor.stop()
     gaps = [later - earlier for earlier, later in pairwise(bad.start_times)]
     assert all(3 - 1e-9 <= gap <= 5 + 1e-9 for gap in gaps)
@@ -272,7 +265,7 @@ async def test_intensity_window_slides() -> None:
         await tg.start(supervisor.run)
         for runs in range(2, 8):
             flaky.crash()  # two restarts per 10 s window at most: never over the limit
-            await wait_until(running(supervisor, flaky, runs), timeout=100, poll=0.25)
+            await eventually(running(supervisor, flaky, runs), within=100, poll=0.25)
             await anyio.sleep(6)
         assert not supervisor.escalated
         assert escalations == []
@@ -290,10 +283,10 @@ async def test_crashes_bunched_inside_the_window_escalate() -> None:
 
     async def crash_three_times_within_nine_seconds() -> None:
         for runs in (1, 2):
-            await wait_until(running(supervisor, flaky, runs), timeout=100, poll=0.25)
+            await eventually(running(supervisor, flaky, runs), within=100, poll=0.25)
             await anyio.sleep(4)
             flaky.crash()
-        await wait_until(lambda: flaky.runs == 3, timeout=100, poll=0.25)
+        await eventually(lambda: flaky.runs == 3, within=100, poll=0.25)
         await anyio.sleep(1)
         flaky.crash()
 
@@ -319,7 +312,11 @@ async def test_nested_escalation_is_a_crash_of_the_parents_child() -> None:
         await tg.start(parent.run)
         assert log == ["start x", "start y"]
         x.crash()
-        await wait_until(lambda: x.runs == 2 and states(parent)["inner"] is ActorState.RUNNING)
+        await eventually(
+            lambda: x.runs == 2 and states(parent)["inner"] is ActorState.RUNNING,
+            within=5,
+            poll=0.001,
+        )
         assert len(inner_escalations) == 1
         assert not inner.escalated  # re-run by the parent: a fresh start
         inner_status, y_status = parent.statuses()
@@ -359,7 +356,7 @@ async def test_cancelling_during_startup_stops_the_started_children() -> None:
     supervisor = Supervisor("root", [a, b], policy=FAST)
     async with anyio.create_task_group() as tg:
         tg.start_soon(supervisor.run)
-        await wait_until(lambda: b.runs >= 3)
+        await eventually(lambda: b.runs >= 3, within=5, poll=0.001)
         tg.cancel_scope.cancel()
     assert log[0] == "start a"
     assert log[-1] == "stop a"
@@ -393,7 +390,9 @@ async def test_stop_during_backoff_does_not_wait_for_the_restart() -> None:
     async with anyio.create_task_group() as tg:
         await tg.start(supervisor.run)
         bad.crash()
-        await wait_until(lambda: states(supervisor)["bad"] is ActorState.RESTARTING)
+        await eventually(
+            lambda: states(supervisor)["bad"] is ActorState.RESTARTING, within=5, poll=0.001
+        )
         began = anyio.current_time()
         await supervisor.stop()
         assert anyio.current_time() - began < 1

@@ -19,6 +19,7 @@ from server.errors import exception_handlers
 from server.http.compression import CompressionWhenAsked
 from server.http.gate import request_gate
 from server.http.response_fields import add_response_fields
+from server.http.strict_input import strict_input
 from server.routes.auth import AuthController
 from server.routes.health import HealthController, ProbeController
 from server.routes.users import UsersController
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return Litestar(
         route_handlers=route_handlers(),
         lifespan=[lifespan],
+        on_app_init=[strict_input],
         state=State({"runtime": runtime, "settings": settings}),
         middleware=[request_gate(runtime)],
         before_send=[add_response_fields],

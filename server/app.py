@@ -18,6 +18,7 @@ from litestar.types import ControllerRouterHandler
 from server.errors import exception_handlers
 from server.http.compression import CompressionWhenAsked
 from server.http.gate import request_gate
+from server.http.openapi_problems import document_problems
 from server.http.response_fields import add_response_fields
 from server.http.strict_input import strict_input
 from server.routes.auth import AuthController
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return Litestar(
         route_handlers=route_handlers(),
         lifespan=[lifespan],
-        on_app_init=[strict_input],
+        on_app_init=[strict_input, document_problems],
         state=State({"runtime": runtime, "settings": settings}),
         middleware=[request_gate(runtime)],
         before_send=[add_response_fields],
@@ -79,7 +80,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             title="7P Education Platform API",
             version=version("sevenp"),
             render_plugins=[ScalarRenderPlugin()],
-            openapi_router=Router(path="/schema", route_handlers=[], opt={"public": True}),
+            openapi_router=Router(
+                path="/schema", route_handlers=[], opt={"public": True}, include_in_schema=False
+            ),
         ),
         debug=False,
     )

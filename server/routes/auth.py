@@ -96,6 +96,11 @@ class AuthController(Controller):
     async def register(
         self, request: AnyRequest, data: JSONBody[RegisterRequest]
     ) -> Response[AuthResult]:
+        """Create an account.
+
+        The new account is a student; it is signed in at once (access and refresh tokens, also
+        as cookies) and a verification mail is sent. An email already in use is a 409.
+        """
         runtime = _runtime(request)
         issued = await runtime.auth.register(
             email=data.email,
@@ -110,6 +115,11 @@ class AuthController(Controller):
     async def login(
         self, request: AnyRequest, data: JSONBody[LoginRequest]
     ) -> Response[AuthResult]:
+        """Sign in with email and password.
+
+        Bad credentials are a 401 with one generic message; a locked account is a 423 with
+        Retry-After.
+        """
         runtime = _runtime(request)
         issued = await runtime.auth.login(
             email=data.email,
@@ -123,6 +133,11 @@ class AuthController(Controller):
     async def refresh(
         self, request: AnyRequest, data: JSONBody[RefreshRequest | None] = None
     ) -> Response[RefreshResult]:
+        """Rotate a refresh token.
+
+        From the body or the refresh cookie; presenting an already-rotated token is a 401 and
+        ends the whole session.
+        """
         runtime = _runtime(request)
         token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
         if not token:
@@ -133,6 +148,10 @@ class AuthController(Controller):
 
     @get("/me", opt={"auth": True})
     async def me(self, request: AnyRequest) -> Me:
+        """The caller's identity.
+
+        From the verified token and the session actor alone: no database round trip.
+        """
         identity = identity_of(request)
         return Me(
             user_id=identity.user_id,
@@ -143,21 +162,31 @@ class AuthController(Controller):
 
     @post("/logout", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
     async def logout(self, request: AnyRequest) -> Response[None]:
+        """End this session.
+
+        The access token and its refresh token stop working at once.
+        """
         await _runtime(request).auth.logout(identity_of(request).session_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_expired_cookies())
 
     @post("/logout-all", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
     async def logout_all(self, request: AnyRequest) -> Response[None]:
+        """End every session of the caller."""
         await _runtime(request).auth.logout_all(identity_of(request).user_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_expired_cookies())
 
     @get("/sessions", opt={"auth": True})
     async def sessions(self, request: AnyRequest) -> list[SessionInfo]:
+        """The caller's live sessions."""
         identity = identity_of(request)
         return await _runtime(request).auth.sessions(identity.user_id, identity.session_id)
 
     @delete("/sessions/{session_id:uuid}", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
     async def end_session(self, request: AnyRequest, session_id: FromPath[uuid.UUID]) -> None:
+        """End one session.
+
+        The caller's own, or any for an admin.
+        """
         identity = identity_of(request)
         await _runtime(request).auth.end_session_of(
             str(session_id), user_id=identity.user_id, is_admin=identity.role is Role.ADMIN
@@ -171,6 +200,10 @@ class AuthController(Controller):
     async def forgot_password(
         self, request: AnyRequest, data: JSONBody[ForgotPasswordRequest]
     ) -> Accepted:
+        """Ask for a password reset mail.
+
+        202 whether or not the account exists.
+        """
         await _runtime(request).auth.forgot_password(data.email)
         return Accepted(message="If the account exists, a reset mail is on its way")
 
@@ -182,13 +215,25 @@ class AuthController(Controller):
     async def reset_password(
         self, request: AnyRequest, data: JSONBody[ResetPasswordRequest]
     ) -> None:
+        """Set a new password with a reset token.
+
+        The token works once and for 10 minutes; every session ends.
+        """
         await _runtime(request).auth.reset_password(data.token, data.new_password)
 
     @post("/verify-email", opt={"public": True}, status_code=HTTP_204_NO_CONTENT)
     async def verify_email(self, request: AnyRequest, data: JSONBody[VerifyEmailRequest]) -> None:
+        """Verify the account's email with a verification token.
+
+        The token works once and for 24 hours.
+        """
         await _runtime(request).auth.verify_email(data.token)
 
     @post("/resend-verification", opt={"auth": True}, status_code=HTTP_202_ACCEPTED)
     async def resend_verification(self, request: AnyRequest) -> Accepted:
+        """Send the verification mail again.
+
+        Nothing is sent for an account already verified.
+        """
         await _runtime(request).auth.resend_verification(identity_of(request).user_id)
         return Accepted(message="A verification mail is on its way unless already verified")

@@ -58,10 +58,19 @@ class ProbeController(Controller):
 
     @get("/live", opt={"public": True, "rate_limit": False})
     async def live(self) -> Liveness:
+        """Liveness probe.
+
+        200 while the process runs; never touches a dependency.
+        """
         return Liveness()
 
     @get("/ready", opt={"public": True, "rate_limit": False})
     async def ready(self, state: State) -> Response[HealthReport]:
+        """Readiness probe.
+
+        200 when every required dependency is up, 503 while one is down or the
+        server is draining; read from the health actor's cached probes.
+        """
         report = _report(state.runtime)
         return Response(report, status_code=200 if report.ready else 503)
 
@@ -72,5 +81,9 @@ class HealthController(Controller):
 
     @get("/", opt={"public": True, "rate_limit": False})
     async def health(self, state: State) -> Response[HealthReport]:
+        """Health of every check.
+
+        The status and response time of each dependency, from the cached probes.
+        """
         report = _report(state.runtime)
         return Response(report, status_code=200 if report.ready else 503)

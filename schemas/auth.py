@@ -7,12 +7,15 @@ from typing import Annotated
 
 import msgspec
 
-from schemas.base import ApiBody, ApiResponse
+from schemas.base import END, ApiBody, ApiResponse
 from schemas.users import Email, PersonName, Role, User
 
-# Length and common-password policy is checked by the service, with clear reasons.
+# Any characters: a password is hashed, never stored or sent; the policy for new ones
+# (length, spaces, control characters, common passwords) is the service's, with reasons.
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
-OpaqueToken = Annotated[str, msgspec.Meta(min_length=16, max_length=512)]
+OpaqueToken = Annotated[
+    str, msgspec.Meta(min_length=16, max_length=512, pattern=r"^[A-Za-z0-9_\-]+" + END)
+]
 
 
 class RegisterRequest(ApiBody):

@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from schemas.base import ApiBody, ApiResponse
+from schemas.base import END, ApiBody, ApiResponse, Line, Paragraphs, VisibleLine
+from schemas.checks import Check, iana_zone, not_in_future
+from schemas.emails import normalize_email
 
 Role = Literal["student", "teacher", "admin"]
 Language = Literal["en", "tr", "es", "fr"]
@@ -16,16 +18,31 @@ Email = Annotated[
     msgspec.Meta(
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-        description="An email address; compared case-insensitively",
+        description=(
+            "An email address with an ASCII local part, NFKC-normalised; stored with its"
+            " domain in ASCII (IDNA) and compared case-insensitively"
+        ),
     ),
+    Check(normalize_email),
 ]
-PersonName = Annotated[str, msgspec.Meta(min_length=2, max_length=50, pattern=r"\S")]
-Phone = Annotated[str, msgspec.Meta(pattern=r"^\+?[1-9]\d{0,15}$")]
-ShortText = Annotated[str, msgspec.Meta(max_length=100)]
-Url = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://")]
-Bio = Annotated[str, msgspec.Meta(max_length=500)]
-Timezone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$")]
+PersonName = Annotated[VisibleLine, msgspec.Meta(min_length=2, max_length=50)]
+Phone = Annotated[str, msgspec.Meta(pattern=r"^\+?[1-9][0-9]{0,15}" + END)]
+ShortText = Annotated[Line, msgspec.Meta(max_length=100)]
+Url = Annotated[
+    str,
+    msgspec.Meta(max_length=2048, pattern=r"^https?://(?![\s\S]*[\s\x00-\x1f\x7f-\x9f])\S"),
+]
+Bio = Annotated[Paragraphs, msgspec.Meta(max_length=500)]
+Timezone = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="An IANA time zone name, such as Europe/Istanbul",
+    ),
+    Check(iana_zone),
+]
+BirthDate = Annotated[dt.date, msgspec.Meta(description="Not in the future"), Check(not_in_future)]
 
 
 class Location(ApiBody):
@@ -38,7 +55,7 @@ class Profile(ApiBody):
     bio: Bio | None = None
     phone: Phone | None = None
     avatar: Url | None = None
-    date_of_birth: dt.date | None = None
+    date_of_birth: BirthDate | None = None
     location: Location | None = None
 
 

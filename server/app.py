@@ -17,7 +17,9 @@ from litestar.types import ControllerRouterHandler
 from server.errors import exception_handlers
 from server.http.compression import CompressionWhenAsked
 from server.http.gate import request_gate
+from server.http.openapi_problems import document_problems
 from server.http.response_fields import response_fields_hook
+from server.http.strict_input import strict_input
 from server.routes.auth import AuthController
 from server.routes.course_members import EnrollmentsController, LessonsController
 from server.routes.courses import CoursesController
@@ -79,6 +81,7 @@ def create_app(
     return Litestar(
         route_handlers=route_handlers(),
         lifespan=[lifespan],
+        on_app_init=[strict_input, document_problems],
         dependencies=route_dependencies(runtime),
         middleware=[request_gate(runtime)],
         before_send=[response_fields_hook(runtime.rate_limits)],
@@ -95,7 +98,9 @@ def create_app(
             title="7P Education Platform API",
             version=version("sevenp"),
             render_plugins=[ScalarRenderPlugin()],
-            openapi_router=Router(path="/schema", route_handlers=[], opt={"public": True}),
+            openapi_router=Router(
+                path="/schema", route_handlers=[], opt={"public": True}, include_in_schema=False
+            ),
         ),
         debug=False,
     )

@@ -52,7 +52,10 @@ def _migrate(url: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.server import Server
+
+    from server.http.request_size import HTTP1_BUFFER_BYTES
 
     settings = _settings_or_exit()
     url = _database_url(settings)
@@ -71,6 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         backlog=settings.backlog,
         backpressure=settings.backpressure,
         http=HTTPModes(settings.http),
+        # Headers past this buffer: Granian answers 431 itself (server/http/request_size.py).
+        http1_settings=HTTP1Settings(max_buffer_size=HTTP1_BUFFER_BYTES),
         workers_kill_timeout=int(settings.drain_seconds),
         log_access=False,
     )

@@ -8,14 +8,18 @@
      ├── NotFound                    404
      ├── Conflict                    409
      ├── PayloadTooLarge             413
+     ├── UriTooLong                  414
      ├── UnsupportedMediaType        415
      ├── Locked                      423, with Retry-After
      ├── TooManyRequests             429, with Retry-After
+     ├── HeaderFieldsTooLarge        431
      └── ServiceUnavailable          503, a dependency is down
 
 Litestar's own HTTP exceptions, database and Redis outages and anything
 unexpected are mapped here too; no stack trace leaves the server outside
-development.
+development. A path whose id does not parse is a 400 (Litestar's router calls it a
+404), and a value the database refuses as data (psycopg's DataError, such as NUL in
+text) is a 400: the schemas should refuse such input first, this is the last line.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from schemas.problem import FieldError, Problem
+from server.http.path_parameters import malformed_path_parameters
 from server.http.validation import body_field_errors
 
 logger = logging.getLogger("sevenp.errors")
@@ -93,6 +98,11 @@ class PayloadTooLarge(ApplicationError):
     error = "Payload Too Large"
 
 
+class UriTooLong(ApplicationError):
+    status = 414
+    error = "URI Too Long"
+
+
 class UnsupportedMediaType(ApplicationError):
     status = 415
     error = "Unsupported Media Type"
@@ -106,6 +116,11 @@ class Locked(ApplicationError):
 class TooManyRequests(ApplicationError):
     status = 429
     error = "Too Many Requests"
+
+
+class HeaderFieldsTooLarge(ApplicationError):
+    status = 431
+    error = "Request Header Fields Too Large"
 
 
 class ServiceUnavailable(ApplicationError):
@@ -208,6 +223,14 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
         return problem_response(
             400, error="Bad Request", message="Malformed JSON body", instance=request.url.path
         )
+    if exc.status_code == 404 and (malformed := _malformed_path_parameters(request, exc)):
+        return problem_response(
+            400,
+            error="Validation Error",
+            message="A path parameter is malformed",
+            details=malformed,
+            instance=request.url.path,
+        )
     status = exc.status_code
     phrase = HTTPStatus(status).phrase
     message = exc.detail if exc.detail and exc.detail != phrase else _default_message(status)
@@ -215,6 +238,16 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
     return problem_response(
         status, error=phrase, message=message, headers=headers, instance=request.url.path
     )
+
+
+def _malformed_path_parameters(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> list[FieldError]:
+    # The router's 404 for a parameter that does not parse is raised from its ValueError.
+    cause = exc.__cause__
+    if not isinstance(cause, ValueError) or isinstance(cause, HTTPException):
+        return []
+    return malformed_path_parameters(request.app.routes, request.url.path)
 
 
 def _default_message(status: int) -> str:
@@ -225,6 +258,16 @@ def _default_message(status: int) -> str:
     if status == 413:
         return "The request body is too large"
     return HTTPStatus(status).description or HTTPStatus(status).phrase
+
+
+def _on_data_error(request: Request[Any, Any, Any], exc: psycopg.DataError) -> Response[Problem]:
+    logger.warning("data refused by the database on %s: %s", request.url.path, exc)
+    return problem_response(
+        400,
+        error="Bad Request",
+        message="The request holds a value that cannot be stored",
+        instance=request.url.path,
+    )
 
 
 def _on_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -255,6 +298,7 @@ def exception_handlers(*, expose_traces: bool) -> ExceptionHandlersMap:
         ApplicationError: _on_application_error,
         ValidationException: _on_validation,
         HTTPException: _on_http_exception,
+        psycopg.DataError: _on_data_error,
         psycopg.OperationalError: _on_dependency_down,
         psycopg_pool.PoolTimeout: _on_dependency_down,
         redis.exceptions.ConnectionError: _on_dependency_down,

@@ -1,8 +1,9 @@
 """The request gate: one ASGI middleware in front of every route handler.
 
-In order: count the request in flight (a graceful stop waits for it), refuse a body that is
-not JSON (415), decide the address-keyed rate limits, authenticate and apply the route's
-access rule, decide the user-keyed limits, and leave the RateLimit fields (and what
+In order: count the request in flight (a graceful stop waits for it), refuse an oversized
+request target or header fields (414, 431) and a body that is not JSON (415), decide the
+address-keyed rate limits, authenticate and apply the route's access rule, decide the
+user-keyed limits, and leave the RateLimit fields (and what
 skip-successful limits must settle once the status is known) for the before-send hook.
 Routes with local limits only decide the address-keyed ones together with the user-keyed ones,
 after authentication, or alone when it refuses the request: the same outcome (a refused
@@ -29,6 +30,7 @@ from server.http.limits import (
     needs_settling,
     tightest_field,
 )
+from server.http.request_size import check_request_size
 
 if TYPE_CHECKING:
     from server.runtime import Runtime
@@ -66,6 +68,7 @@ def request_gate(runtime: Runtime) -> type:
                 in_flight.count -= 1
 
         async def _gate(self, scope: Scope, receive: Receive, send: Send) -> None:
+            check_request_size(scope)
             headers = _header_values(scope)
             method = scope.get("method", "GET")
             if (

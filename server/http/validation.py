@@ -1,5 +1,7 @@
 """Every invalid field of a JSON body, not just the first one msgspec stops at.
 
+msgspec's own constraints and the fields' `schemas.checks.Check`s are both reported.
+
 Only runs on the error path: a valid body is decoded once by Litestar.
 """
 
@@ -11,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from schemas.checks import apply_checks, checks_of
 from schemas.problem import FieldError
 
 
@@ -18,7 +21,7 @@ def body_field_errors(raw: bytes, target: type[msgspec.Struct]) -> list[FieldErr
     """Field errors of `raw` against `target`; None when `raw` is not JSON at all."""
     try:
         payload = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
     return struct_field_errors(payload, target, "")
 
@@ -46,9 +49,11 @@ def struct_field_errors(
             errors.extend(struct_field_errors(value, nested, path))
             continue
         try:
-            msgspec.convert(value, field.type)
+            apply_checks(checks_of(field.type), msgspec.convert(value, field.type))
         except msgspec.ValidationError as exc:
             errors.append(FieldError(field=path, message=str(exc).split(" - at ", 1)[0]))
+        except ValueError as exc:
+            errors.append(FieldError(field=path, message=str(exc)))
     return errors
 
 

@@ -108,6 +108,11 @@ class AuthController(Controller):
         tokens: NamedDependency[TokenIssuer],
         data: JSONBody[RegisterRequest],
     ) -> Response[AuthResult]:
+        """Create an account.
+
+        The new account is a student; it is signed in at once (access and refresh tokens, also
+        as cookies) and a verification mail is sent. An email already in use is a 409.
+        """
         issued = await auth.register(
             uow,
             email=data.email,
@@ -127,6 +132,11 @@ class AuthController(Controller):
         tokens: NamedDependency[TokenIssuer],
         data: JSONBody[LoginRequest],
     ) -> Response[AuthResult]:
+        """Sign in with email and password.
+
+        Bad credentials are a 401 with one generic message; a locked account is a 423 with
+        Retry-After.
+        """
         issued = await auth.login(
             email=data.email,
             password=data.password,
@@ -144,6 +154,11 @@ class AuthController(Controller):
         tokens: NamedDependency[TokenIssuer],
         data: JSONBody[RefreshRequest | None] = None,
     ) -> Response[RefreshResult]:
+        """Rotate a refresh token.
+
+        From the body or the refresh cookie; presenting an already-rotated token is a 401 and
+        ends the whole session.
+        """
         token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
         if not token:
             raise Unauthorized("Refresh token required")
@@ -153,6 +168,10 @@ class AuthController(Controller):
 
     @get("/me", opt={"auth": True})
     async def me(self, identity: NamedDependency[Identity]) -> Me:
+        """The caller's identity.
+
+        From the verified token and the session actor alone: no database round trip.
+        """
         return Me(
             user_id=identity.user_id,
             role=identity.role.value,
@@ -167,6 +186,10 @@ class AuthController(Controller):
         uow: NamedDependency[UnitOfWork],
         identity: NamedDependency[Identity],
     ) -> Response[None]:
+        """End this session.
+
+        The access token and its refresh token stop working at once.
+        """
         await auth.logout(uow, identity.session_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_expired_cookies())
 
@@ -177,6 +200,7 @@ class AuthController(Controller):
         uow: NamedDependency[UnitOfWork],
         identity: NamedDependency[Identity],
     ) -> Response[None]:
+        """End every session of the caller."""
         await auth.logout_all(uow, identity.user_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_expired_cookies())
 
@@ -187,6 +211,7 @@ class AuthController(Controller):
         uow: NamedDependency[UnitOfWork],
         identity: NamedDependency[Identity],
     ) -> list[SessionInfo]:
+        """The caller's live sessions."""
         return await auth.sessions(uow, identity.user_id, identity.session_id)
 
     @delete("/sessions/{session_id:uuid}", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
@@ -197,6 +222,10 @@ class AuthController(Controller):
         identity: NamedDependency[Identity],
         session_id: FromPath[uuid.UUID],
     ) -> None:
+        """End one session.
+
+        The caller's own, or any for an admin.
+        """
         await auth.end_session_of(
             uow, str(session_id), user_id=identity.user_id, is_admin=identity.role is Role.ADMIN
         )
@@ -212,6 +241,10 @@ class AuthController(Controller):
         uow: NamedDependency[UnitOfWork],
         data: JSONBody[ForgotPasswordRequest],
     ) -> Accepted:
+        """Ask for a password reset mail.
+
+        202 whether or not the account exists.
+        """
         await auth.forgot_password(uow, data.email)
         return Accepted(message="If the account exists, a reset mail is on its way")
 
@@ -226,6 +259,10 @@ class AuthController(Controller):
         uow: NamedDependency[UnitOfWork],
         data: JSONBody[ResetPasswordRequest],
     ) -> None:
+        """Set a new password with a reset token.
+
+        The token works once and for 10 minutes; every session ends.
+        """
         await auth.reset_password(uow, data.token, data.new_password)
 
     @post("/verify-email", opt={"public": True}, status_code=HTTP_204_NO_CONTENT)
@@ -235,6 +272,10 @@ class AuthController(Controller):
         uow: NamedDependency[UnitOfWork],
         data: JSONBody[VerifyEmailRequest],
     ) -> None:
+        """Verify the account's email with a verification token.
+
+        The token works once and for 24 hours.
+        """
         await auth.verify_email(uow, data.token)
 
     @post("/resend-verification", opt={"auth": True}, status_code=HTTP_202_ACCEPTED)
@@ -244,5 +285,9 @@ class AuthController(Controller):
         uow: NamedDependency[UnitOfWork],
         identity: NamedDependency[Identity],
     ) -> Accepted:
+        """Send the verification mail again.
+
+        Nothing is sent for an account already verified.
+        """
         await auth.resend_verification(uow, identity.user_id)
         return Accepted(message="A verification mail is on its way unless already verified")

@@ -19,10 +19,19 @@ class ProbeController(Controller):
 
     @get("/live", opt={"public": True, "rate_limit": False})
     async def live(self) -> Liveness:
+        """Liveness probe.
+
+        200 while the process runs; never touches a dependency.
+        """
         return Liveness()
 
     @get("/ready", opt={"public": True, "rate_limit": False})
     async def ready(self, health: NamedDependency[HealthReporter]) -> Response[HealthReport]:
+        """Readiness probe.
+
+        200 when every required dependency is up, 503 while one is down or the
+        server is draining; read from the health actor's cached probes.
+        """
         return _answer(health.report())
 
 
@@ -32,4 +41,8 @@ class HealthController(Controller):
 
     @get("/", opt={"public": True, "rate_limit": False})
     async def health(self, health: NamedDependency[HealthReporter]) -> Response[HealthReport]:
+        """Health of every check.
+
+        The status and response time of each dependency, from the cached probes.
+        """
         return _answer(health.report())

@@ -46,6 +46,7 @@ class UsersController(Controller):
         uow: NamedDependency[UnitOfWork],
         identity: NamedDependency[Identity],
     ) -> User:
+        """The caller's account."""
         return await accounts.get(uow, identity.user_id)
 
     @put("/profile", opt=_OWN_WRITE)
@@ -56,6 +57,10 @@ class UsersController(Controller):
         identity: NamedDependency[Identity],
         data: JSONBody[ProfileUpdate],
     ) -> User:
+        """Change the caller's names and profile.
+
+        Only `firstName`, `lastName` and `profile`; any other field is a 400.
+        """
         return await accounts.update_profile(uow, identity.user_id, data)
 
     @post("/change-password", opt=_OWN_WRITE, status_code=HTTP_204_NO_CONTENT)
@@ -65,6 +70,10 @@ class UsersController(Controller):
         identity: NamedDependency[Identity],
         data: JSONBody[ChangePasswordRequest],
     ) -> None:
+        """Change the caller's password.
+
+        Other sessions end, and access tokens issued before stop working.
+        """
         await auth.change_password(
             user_id=identity.user_id,
             session_id=identity.session_id,
@@ -80,6 +89,7 @@ class UsersController(Controller):
         uow: NamedDependency[UnitOfWork],
         identity: NamedDependency[Identity],
     ) -> Preferences:
+        """The caller's preferences."""
         return await accounts.get_preferences(uow, identity.user_id)
 
     @put("/preferences", opt=_OWN_WRITE)
@@ -90,6 +100,10 @@ class UsersController(Controller):
         identity: NamedDependency[Identity],
         data: JSONBody[Preferences],
     ) -> Preferences:
+        """Replace the caller's preferences.
+
+        `timezone` is an IANA time zone name.
+        """
         return await accounts.put_preferences(uow, identity.user_id, data)
 
     @get("/statistics", opt=_OWN)
@@ -99,6 +113,7 @@ class UsersController(Controller):
         uow: NamedDependency[UnitOfWork],
         identity: NamedDependency[Identity],
     ) -> Statistics:
+        """The caller's statistics."""
         return await accounts.statistics(uow, identity.user_id)
 
     @get("/progress", opt=_OWN)
@@ -108,6 +123,7 @@ class UsersController(Controller):
         uow: NamedDependency[UnitOfWork],
         identity: NamedDependency[Identity],
     ) -> ProgressList:
+        """The caller's progress in each enrolled course."""
         items = await accounts.progress(uow, identity.user_id)
         return ProgressList(items=items)
 
@@ -118,6 +134,7 @@ class UsersController(Controller):
         uow: NamedDependency[UnitOfWork],
         identity: NamedDependency[Identity],
     ) -> AchievementList:
+        """The caller's achievements."""
         items = await accounts.achievements(uow, identity.user_id)
         return AchievementList(items=items)
 
@@ -132,6 +149,10 @@ class UsersController(Controller):
         is_active: Annotated[bool | None, QueryParameter(name="isActive")] = None,
         q: Annotated[str | None, QueryParameter(max_length=100)] = None,
     ) -> UserPage:
+        """Every account, paginated (admin).
+
+        Filters `role`, `isActive` and `q` (name or email); `limit` is capped at 100.
+        """
         return await accounts.list_users(
             uow, page=page, limit=min(limit, MAX_PAGE_SIZE), role=role, is_active=is_active, q=q
         )
@@ -143,6 +164,7 @@ class UsersController(Controller):
         uow: NamedDependency[UnitOfWork],
         user_id: FromPath[uuid.UUID],
     ) -> User:
+        """One account (admin)."""
         return await accounts.get(uow, str(user_id))
 
     @put("/{user_id:uuid}", opt=_ADMIN)
@@ -153,6 +175,10 @@ class UsersController(Controller):
         user_id: FromPath[uuid.UUID],
         data: JSONBody[AdminUserUpdate],
     ) -> User:
+        """Change an account's names, role or activity (admin).
+
+        Deactivating ends all its sessions at once.
+        """
         return await accounts.admin_update(uow, str(user_id), data)
 
     @delete("/{user_id:uuid}", opt=_ADMIN, status_code=HTTP_204_NO_CONTENT)
@@ -162,4 +188,8 @@ class UsersController(Controller):
         uow: NamedDependency[UnitOfWork],
         user_id: FromPath[uuid.UUID],
     ) -> None:
+        """Deactivate and anonymise an account (admin).
+
+        Its sessions end at once.
+        """
         await accounts.deactivate_and_anonymise(uow, str(user_id))

@@ -61,7 +61,8 @@ def check_password_policy(password: str, *, context: Sequence[str] = ()) -> None
 
     `context` holds words the password must not contain, such as the user's
     email address and names; words shorter than MIN_CONTEXT_WORD_LENGTH are
-    ignored. Length is counted in code points; there are no composition rules.
+    ignored. Length is counted in code points; there are no composition rules, but a
+    password must hold something other than spaces and no control characters.
     """
     normalized = _normalize(password)
     folded = normalized.casefold()
@@ -70,6 +71,10 @@ def check_password_policy(password: str, *, context: Sequence[str] = ()) -> None
         reasons.append(f"must be at least {MIN_PASSWORD_LENGTH} characters long")
     if len(normalized) > MAX_PASSWORD_LENGTH:
         reasons.append(f"must be at most {MAX_PASSWORD_LENGTH} characters long")
+    if normalized and not normalized.strip():
+        reasons.append("must contain a character other than spaces")
+    if any(unicodedata.category(char) == "Cc" for char in normalized):
+        reasons.append("must not contain control characters")
     if folded in _common_passwords():
         reasons.append("is too common: it appears in lists of breached passwords")
     if any(word in folded for word in _context_words(context)):

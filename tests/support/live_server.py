@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from server.http.request_size import HTTP1_BUFFER_BYTES
 from tests.support.services import free_port
 from tests.support.waiting import eventually_sync
 
@@ -49,6 +50,7 @@ class LiveServer:
             sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop",
             "--factory", "--host", "127.0.0.1", "--port", str(self.port),
             "--workers", str(self._workers), "--no-access-log", "--log-level", "warning",
+            "--http1-buffer-size", str(HTTP1_BUFFER_BYTES),
             "server.app:create_app",
         ]  # fmt: skip
         with self.log_path.open("wb") as log:

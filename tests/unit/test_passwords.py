@@ -234,3 +234,17 @@ async def test_any_password_verifies_and_an_extended_one_does_not(password: str)
     stored = await hasher.hash(password)
     assert await hasher.verify(stored, password)
     assert not await hasher.verify(stored, password + "x")
+
+
+@pytest.mark.parametrize("password", [" " * 16, "\u3000" * 10, " \u00a0" * 8, "\t" * 12])
+def test_whitespace_only_passwords_are_refused(password: str) -> None:
+    assert "must contain a character other than spaces" in policy_reasons(password)
+
+
+@pytest.mark.parametrize("password", ["correct horse\x00battery", "tab\tinside the password"])
+def test_control_characters_in_new_passwords_are_refused(password: str) -> None:
+    assert policy_reasons(password) == ["must not contain control characters"]
+
+
+def test_spaces_between_words_are_fine() -> None:
+    check_password_policy("  correct horse battery staple  ")

@@ -16,8 +16,12 @@ names = st.text(alphabet=string.ascii_letters + " -'", min_size=2, max_size=50).
     lambda s: s.strip() != ""
 )
 emails = st.builds(
-    lambda user, domain: f"{user}@{domain}.example",
-    st.text(alphabet=string.ascii_lowercase + string.digits + "._+", min_size=1, max_size=30),
+    lambda atoms, domain: f"{'.'.join(atoms)}@{domain}.example",
+    st.lists(
+        st.text(alphabet=string.ascii_lowercase + string.digits + "_+", min_size=1, max_size=10),
+        min_size=1,
+        max_size=3,
+    ),
     st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=20),
 )
 passwords = st.text(min_size=1, max_size=200).filter(lambda s: "\x00" not in s)

@@ -1,0 +1,89 @@
+"""JSON request bodies: every way the bytes can be wrong is a 400, never a 500.
+
+Litestar decodes a body to plain values first and converts them to the handler's Struct
+after; `JsonRequest.json` is that first step for every route. Refused: a body nested
+deeper than MAX_JSON_DEPTH (before any recursive decoder sees it), bytes that are not
+UTF-8 or not JSON, and an object with a key given twice (JSON leaves it undefined;
+decoders disagree on which one wins).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from itertools import accumulate
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.types import Empty
+
+from schemas.problem import FieldError
+from server.errors import BadRequest, ValidationFailed
+
+MAX_JSON_DEPTH = 32
+MALFORMED_JSON = "Malformed JSON body"
+
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+_decoder = msgspec.json.Decoder()
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in `raw`, brackets inside strings aside."""
+    brackets = _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return found
+
+
+def decode_json_body(raw: bytes) -> Any:
+    """The plain value of a JSON body, or BadRequest / ValidationFailed saying why not."""
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and json_depth(raw) > MAX_JSON_DEPTH:
+        raise BadRequest(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        value = _decoder.decode(raw)
+    except UnicodeDecodeError:
+        raise BadRequest(f"{MALFORMED_JSON}: not UTF-8") from None
+    except (msgspec.DecodeError, RecursionError):
+        raise BadRequest(MALFORMED_JSON) from None
+    if b"{" in raw:
+        try:
+            json.loads(raw, object_pairs_hook=_unique_keys, parse_int=str, parse_float=str)
+        except _DuplicateKey as exc:
+            raise ValidationFailed(
+                "The request is invalid",
+                details=[FieldError(field=exc.key, message="Duplicate field")],
+            ) from None
+    return value
+
+
+class JsonRequest(Request[Any, Any, Any]):
+    """Litestar's Request, with the JSON body decoded by `decode_json_body`."""
+
+    async def json(self) -> Any:
+        if self._json is Empty:
+            if (cached := self._connection_state.json) is not Empty:
+                self._json = cached
+            else:
+                body = await self.body()
+                self._json = self._connection_state.json = decode_json_body(body or b"null")
+        return self._json

@@ -23,6 +23,8 @@ from server.settings import Settings, SettingsError, load_settings
 if TYPE_CHECKING:
     from litestar import Litestar
 
+    from server.services.demo_data import DemoRun, DemoSizes
+
 logger = logging.getLogger("sevenp.cli")
 
 
@@ -133,6 +135,69 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from server.services.demo_data import DemoSizes
+
+    settings = _settings_or_exit()
+    url = _database_url(settings)
+    _migrate(url)
+    sizes = DemoSizes(
+        teachers=args.teachers,
+        students=args.students,
+        courses=args.courses,
+        lessons_per_course=args.lessons,
+        enrollments_per_student=args.enrollments,
+    )
+    run = asyncio.run(_seed_demo(settings, url, sizes))
+    print(
+        f"demo data {run.run}: {sizes.teachers} teachers, {sizes.students} students,"
+        f" {sizes.courses} courses\n"
+        f"  sign in as {run.first_teacher} or {run.first_student}"
+        f" with the password {run.password!r}"
+    )
+    return 0
+
+
+async def _seed_demo(settings: Settings, url: str, sizes: DemoSizes) -> DemoRun:
+    from tqdm import tqdm
+
+    from server.db.pool import create_pool
+    from server.db.unit import Database
+    from server.security.passwords import Argon2Settings, PasswordHasher
+    from server.services.demo_data import seed_demo, work_units
+
+    hasher = PasswordHasher(
+        Argon2Settings(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+        ),
+        max_concurrency=1,
+    )
+    async with create_pool(settings, url) as pool:
+        with tqdm(total=work_units(sizes), unit="rows", desc="demo data") as bar:
+
+            def advance(step: str, done: int) -> None:
+                bar.set_postfix_str(step)
+                bar.update(done)
+
+            return await seed_demo(Database(pool), hasher, sizes, advance)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """The harness lives in the repository's `benchmarks/`, which the wheel does not carry."""
     try:
@@ -167,6 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--last-name", required=True)
     create.add_argument("--role", choices=["student", "teacher", "admin"], default="student")
     create.set_defaults(handler=cmd_create_user)
+
+    seed = commands.add_parser(
+        "seed-demo", help="add a realistic demo data set (teachers, students, courses, ...)"
+    )
+    seed.add_argument("--teachers", type=_positive, default=20)
+    seed.add_argument("--students", type=_count, default=500)
+    seed.add_argument("--courses", type=_count, default=1000)
+    seed.add_argument("--lessons", type=_positive, default=5, help="lessons per course")
+    seed.add_argument("--enrollments", type=_count, default=4, help="enrollments per student")
+    seed.set_defaults(handler=cmd_seed_demo)
 
     bench = commands.add_parser(
         "bench", help="run the capacity-planning harness (see `sevenp bench --help`)"

@@ -92,7 +92,7 @@ ENROLLMENTS = Statement(
     " e AS (INSERT INTO enrollments (user_id, course_id, enrolled_at, last_activity_at)"
     "   SELECT s.id, c.ids[1 + floor(random() * cardinality(c.ids))::int],"
     "   now() - random() * interval '90 days', now() - random() * interval '10 days'"
-    "   FROM s, c, generate_series(1, %(per_student)s)"
+    "   FROM s, c, generate_series(1, %(per_student)s) WHERE c.ids IS NOT NULL"
     "   ON CONFLICT (user_id, course_id) DO NOTHING RETURNING id, course_id),"
     " done AS (INSERT INTO completed_lessons (enrollment_id, lesson_id)"
     "   SELECT e.id, l.id FROM e JOIN lessons l ON l.course_id = e.course_id"

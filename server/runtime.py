@@ -24,7 +24,9 @@ from actors.ratelimit.actor import RateLimitActor
 from actors.ratelimit.policy import RatePolicy
 from actors.session import SessionActor
 from actors.supervisor import RestartPolicy, Strategy, Supervisor, SupervisorEscalated
+from server.db.outbox import PostgresOutbox
 from server.db.pool import Pool, create_pool
+from server.db.session_store import PostgresSessionStore
 from server.db.unit import Database
 from server.http.in_flight import InFlight
 from server.http.limits import RateLimits
@@ -160,9 +162,10 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         interval=settings.health_interval_seconds,
         timeout=settings.health_probe_timeout_seconds,
     )
+    database = Database(pool, slow_query_ms=settings.slow_query_ms)
     bus = SyncBus(redis, channel=f"{settings.redis_prefix}events", instance_id=instance_id)
     sessions = SessionActor(
-        pool=pool,
+        store=PostgresSessionStore(database),
         bus=bus,
         instance_id=instance_id,
         access_ttl_seconds=settings.access_token_ttl_seconds,
@@ -188,7 +191,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         lambda: _link_check("ratelimit", rate_limiter.degraded, "per-instance limits"),
     )
     mail = MailActor(
-        pool=pool,
+        outbox=PostgresOutbox(database),
         sender=sender_from_url(settings.mail_url, mail_from=settings.mail_from),
         poll_seconds=settings.mail_poll_seconds,
     )
@@ -216,7 +219,6 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         max_concurrency=settings.hash_concurrency,
     )
     tokens = token_issuer(settings)
-    database = Database(pool, slow_query_ms=settings.slow_query_ms)
     revocations = Revocations(sessions)
     started_at = time.time()
     auth_policy = AuthPolicy(

@@ -10,6 +10,10 @@ costs nothing), runs every statement in one transaction, commits when the block 
 rolls back when it raises. Work that must follow a commit (announcing a revocation,
 waking the mail actor, invalidating cache tags) is registered with `after_commit` and runs
 shielded from cancellation, so a client hanging up cannot lose it.
+
+`database.unit(autocommit=True)` runs each statement on its own instead, without the
+BEGIN and COMMIT round trips: for the actors' single statements, whose effect must not
+wait for (or roll back with) anything else.
 """
 
 from __future__ import annotations
@@ -40,18 +44,20 @@ _AFTER_COMMIT_SECONDS = 5.0
 class UnitOfWork:
     """Statements of one transaction; see the module docstring."""
 
-    __slots__ = ("_after", "_conn", "_database", "_stack")
+    __slots__ = ("_after", "_autocommit", "_conn", "_database", "_stack")
 
-    def __init__(self, database: Database, stack: AsyncExitStack) -> None:
+    def __init__(self, database: Database, stack: AsyncExitStack, *, autocommit: bool) -> None:
         self._database = database
         self._stack = stack
+        self._autocommit = autocommit
         self._conn: AsyncConnection[TupleRow] | None = None
         self._after: list[AfterCommit] = []
 
     async def _connection(self) -> AsyncConnection[TupleRow]:
         if self._conn is None:
             conn = await self._stack.enter_async_context(self._database.pool.connection())
-            await self._stack.enter_async_context(conn.transaction())
+            if not self._autocommit:
+                await self._stack.enter_async_context(conn.transaction())
             self._conn = conn
         return self._conn
 
@@ -112,9 +118,9 @@ class Database:
         self._slow_seconds = slow_query_ms / 1000
 
     @asynccontextmanager
-    async def unit(self) -> AsyncIterator[UnitOfWork]:
+    async def unit(self, *, autocommit: bool = False) -> AsyncIterator[UnitOfWork]:
         async with AsyncExitStack() as stack:
-            uow = UnitOfWork(self, stack)
+            uow = UnitOfWork(self, stack, autocommit=autocommit)
             yield uow
         await uow._run_after_commit()
 

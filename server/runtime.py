@@ -32,7 +32,7 @@ from server.http.in_flight import InFlight
 from server.http.limits import RateLimits
 from server.mail.senders import sender_from_url
 from server.probes import memory_probe, postgres_probe, redis_probe
-from server.security.passwords import Argon2Settings, PasswordHasher
+from server.security.passwords import password_hasher
 from server.security.tokens import TokenIssuer
 from server.security.verified_tokens import VerifiedTokens
 from server.services.accounts import Accounts
@@ -210,14 +210,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         on_escalate=on_escalate,
         stop_timeout=settings.drain_seconds,
     )
-    hasher = PasswordHasher(
-        Argon2Settings(
-            memory_kib=settings.argon2_memory_kib,
-            time_cost=settings.argon2_time_cost,
-            parallelism=settings.argon2_parallelism,
-        ),
-        max_concurrency=settings.hash_concurrency,
-    )
+    hasher = password_hasher(settings, max_concurrency=settings.hash_concurrency)
     tokens = token_issuer(settings)
     revocations = Revocations(sessions)
     started_at = time.time()

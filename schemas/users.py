@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Annotated, Literal
 
 import msgspec
 
 from schemas.base import ApiBody, ApiResponse
 
-Role = Literal["student", "teacher", "admin"]
+
+class Role(enum.StrEnum):
+    """An account's role; what each may do is server/security/permissions.py's map."""
+
+    STUDENT = "student"
+    TEACHER = "teacher"
+    ADMIN = "admin"
+
+
 Language = Literal["en", "tr", "es", "fr"]
 Email = Annotated[
     str,

@@ -155,7 +155,7 @@ class AuthController(Controller):
     async def me(self, identity: NamedDependency[Identity]) -> Me:
         return Me(
             user_id=identity.user_id,
-            role=identity.role.value,
+            role=identity.role,
             session_id=identity.session_id,
             expires_at=identity.expires_at_datetime,
         )

@@ -12,7 +12,7 @@ from schemas.base import ApiBody, ApiResponse
 
 
 class Role(enum.StrEnum):
-    """An account's role; what each may do is server/security/permissions.py's map."""
+    """An account's role; admin ranks above teacher, teacher above student."""
 
     STUDENT = "student"
     TEACHER = "teacher"

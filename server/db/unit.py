@@ -25,14 +25,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 import anyio
-from psycopg import AsyncConnection
-from psycopg.rows import TupleRow
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import AsyncRowFactory, TupleRow, tuple_row
 
 from server.db.pool import Pool
 from server.db.rows import struct_row
 from server.db.statement import Statement
 
 T = TypeVar("T")
+R = TypeVar("R")
 Params = Mapping[str, Any] | Sequence[Any] | None
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -63,39 +64,34 @@ class UnitOfWork:
 
     async def one(self, statement: Statement, params: Params, row: type[T]) -> T | None:
         """The first row as `row`, or None."""
-        conn = await self._connection()
-        started = time.perf_counter()
-        async with conn.cursor(row_factory=struct_row(row)) as cur:
-            await cur.execute(statement.sql, params, prepare=statement.prepare)
-            result = await cur.fetchone()
-        self._database.timed(statement, started)
-        return result
+        async with self._cursor(statement, params, struct_row(row)) as cur:
+            return await cur.fetchone()
 
     async def all(self, statement: Statement, params: Params, row: type[T]) -> list[T]:
-        conn = await self._connection()
-        started = time.perf_counter()
-        async with conn.cursor(row_factory=struct_row(row)) as cur:
-            await cur.execute(statement.sql, params, prepare=statement.prepare)
-            result = await cur.fetchall()
-        self._database.timed(statement, started)
-        return result
+        async with self._cursor(statement, params, struct_row(row)) as cur:
+            return await cur.fetchall()
 
     async def value(self, statement: Statement, params: Params) -> Any:
         """The first column of the first row, or None when there is no row."""
-        conn = await self._connection()
-        started = time.perf_counter()
-        cur = await conn.execute(statement.sql, params, prepare=statement.prepare)
-        row = await cur.fetchone()
-        self._database.timed(statement, started)
-        return None if row is None else row[0]
+        async with self._cursor(statement, params, tuple_row) as cur:
+            found = await cur.fetchone()
+        return None if found is None else found[0]
 
     async def execute(self, statement: Statement, params: Params) -> int:
         """Run a statement for its effect; the number of rows it touched."""
+        async with self._cursor(statement, params, tuple_row) as cur:
+            return cur.rowcount
+
+    @asynccontextmanager
+    async def _cursor(
+        self, statement: Statement, params: Params, rows: AsyncRowFactory[R]
+    ) -> AsyncIterator[AsyncCursor[R]]:
         conn = await self._connection()
         started = time.perf_counter()
-        cur = await conn.execute(statement.sql, params, prepare=statement.prepare)
+        async with conn.cursor(row_factory=rows) as cur:
+            await cur.execute(statement.sql, params, prepare=statement.prepare)
+            yield cur
         self._database.timed(statement, started)
-        return cur.rowcount
 
     def after_commit(self, action: AfterCommit) -> None:
         self._after.append(action)

@@ -178,9 +178,7 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
     if body_type is not None and isinstance(raw, bytes) and raw:
         every = body_field_errors(raw, body_type)
         if every is None:
-            return problem_response(
-                400, error="Bad Request", message="Malformed JSON body", instance=request.url.path
-            )
+            return _malformed_json(request)
         if every:
             details = every
     return problem_response(
@@ -189,6 +187,12 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
         message="The request is invalid" if details else exc.detail,
         details=details or None,
         instance=request.url.path,
+    )
+
+
+def _malformed_json(request: Request[Any, Any, Any]) -> Response[Problem]:
+    return problem_response(
+        400, error="Bad Request", message="Malformed JSON body", instance=request.url.path
     )
 
 
@@ -205,9 +209,7 @@ def _caused_by_bad_json(exc: BaseException) -> bool:
 
 def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     if exc.status_code == 400 and _caused_by_bad_json(exc):
-        return problem_response(
-            400, error="Bad Request", message="Malformed JSON body", instance=request.url.path
-        )
+        return _malformed_json(request)
     status = exc.status_code
     phrase = HTTPStatus(status).phrase
     message = exc.detail if exc.detail and exc.detail != phrase else _default_message(status)

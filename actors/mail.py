@@ -1,6 +1,8 @@
 """Mail actor: delivers the outbox with a MailSender, retrying failures with backoff.
 
-Claim design (no row lock is held while talking to a mail server):
+The actor reaches the table through an `Outbox` and the mail server through a
+`MailSender`, both given to it (server/db/outbox.py and server/mail/senders.py
+implement them). Claim design (no row lock is held while talking to a mail server):
 
 1. Claim: one autocommit `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED
    LIMIT batch_size) RETURNING` moves the due rows' next_attempt_at to
@@ -27,29 +29,75 @@ do not crash the actor. `poke()` wakes it early after an enqueue.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 import psycopg
 from anyio.abc import TaskStatus
 
 from actors.base import Actor
-from server.db.pool import Pool
-from server.mail.outbox import (
-    DEFAULT_MAX_ATTEMPTS,
-    OutboxMail,
-    claim_due_mail,
-    count_pending,
-    mark_failed,
-    mark_sent,
-    release,
-)
-from server.mail.senders import MailSender
+from schemas.mail import MailMessage
 
 logger = logging.getLogger("sevenp.mail")
 
+DEFAULT_MAX_ATTEMPTS = 8
 _DATABASE_ERRORS = (psycopg.Error, TimeoutError)  # PoolTimeout is a psycopg.OperationalError
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMail:
+    """A claimed row: the message, its id, the attempts made before this one, the lease end."""
+
+    id: int
+    message: MailMessage
+    attempts: int
+    leased_until: datetime.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FailureOutcome:
+    """What a failure recorded: attempts so far, and when to retry (None: given up)."""
+
+    attempts: int
+    next_attempt_at: datetime.datetime | None
+
+    @property
+    def gave_up(self) -> bool:
+        return self.next_attempt_at is None
+
+
+class Outbox(Protocol):
+    """The queued mail, as the actor claims and settles it (one statement per call)."""
+
+    async def claim(self, *, limit: int, lease_seconds: float) -> list[OutboxMail]:
+        """Lease up to `limit` due rows for `lease_seconds`, by id; never one leased elsewhere."""
+        ...
+
+    async def mark_sent(self, mail_id: int) -> None: ...
+
+    async def mark_failed(
+        self, mail: OutboxMail, *, error: str, max_attempts: int
+    ) -> FailureOutcome | None:
+        """Count a failed attempt and schedule the retry; None when the lease is no longer ours."""
+        ...
+
+    async def release(self, mails: list[OutboxMail]) -> None:
+        """Make claimed rows never tried due again now, attempts unchanged, if still ours."""
+        ...
+
+    async def count_pending(self) -> int:
+        """Rows not yet sent and not given up."""
+        ...
+
+
+class MailSender(Protocol):
+    """Delivers one message or raises; never retries on its own."""
+
+    async def send(self, message: MailMessage) -> None: ...
 
 
 class MailActor(Actor):
@@ -58,7 +106,7 @@ class MailActor(Actor):
     def __init__(
         self,
         *,
-        pool: Pool,
+        outbox: Outbox,
         sender: MailSender,
         poll_seconds: float = 2.0,
         batch_size: int = 20,
@@ -71,7 +119,7 @@ class MailActor(Actor):
         if batch_size < 1 or max_attempts < 1:
             raise ValueError("batch_size and max_attempts must be at least 1")
         self.name = "mail"
-        self._pool = pool
+        self._outbox = outbox
         self._sender = sender
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
@@ -136,10 +184,9 @@ class MailActor(Actor):
         claim_started = anyio.current_time()
         try:
             with anyio.fail_after(self._db_timeout):
-                async with self._pool.connection() as conn:
-                    batch = await claim_due_mail(
-                        conn, limit=self._batch_size, lease_seconds=self._lease_seconds
-                    )
+                batch = await self._outbox.claim(
+                    limit=self._batch_size, lease_seconds=self._lease_seconds
+                )
         except _DATABASE_ERRORS as exc:
             self._note_error("claiming mail", exc)
             return False
@@ -174,8 +221,7 @@ class MailActor(Actor):
         with anyio.CancelScope(shield=True):
             try:
                 with anyio.fail_after(self._db_timeout):
-                    async with self._pool.connection() as conn:
-                        await mark_sent(conn, mail.id)
+                    await self._outbox.mark_sent(mail.id)
             except _DATABASE_ERRORS as exc:
                 # The lease will run out and the mail be sent again: at least once.
                 self._note_error(f"marking mail {mail.id} sent", exc)
@@ -184,10 +230,9 @@ class MailActor(Actor):
         with anyio.CancelScope(shield=True):
             try:
                 with anyio.fail_after(self._db_timeout):
-                    async with self._pool.connection() as conn:
-                        outcome = await mark_failed(
-                            conn, mail, error=error, max_attempts=self._max_attempts
-                        )
+                    outcome = await self._outbox.mark_failed(
+                        mail, error=error, max_attempts=self._max_attempts
+                    )
             except _DATABASE_ERRORS as exc:
                 self._note_error(f"marking mail {mail.id} failed", exc)
                 return
@@ -217,8 +262,7 @@ class MailActor(Actor):
         with anyio.CancelScope(shield=True):
             try:
                 with anyio.fail_after(self._db_timeout):
-                    async with self._pool.connection() as conn:
-                        await release(conn, mails)
+                    await self._outbox.release(mails)
             except _DATABASE_ERRORS as exc:
                 # Their leases will run out instead; they are only delayed.
                 self._note_error("handing back unsent mail", exc)
@@ -226,8 +270,7 @@ class MailActor(Actor):
     async def _refresh_pending(self) -> None:
         try:
             with anyio.fail_after(self._db_timeout):
-                async with self._pool.connection() as conn:
-                    self._pending = await count_pending(conn)
+                self._pending = await self._outbox.count_pending()
         except _DATABASE_ERRORS as exc:
             self._note_error("counting pending mail", exc)
 

@@ -40,15 +40,16 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 import anyio.abc
+import msgspec
 import psycopg
 
 from actors.base import Actor
 from actors.bus import SyncBus
 from schemas.events import SessionRevoked, UserSessionsRevoked
-from server.db.pool import Pool
 
 logger = logging.getLogger("sevenp.sessions")
 
@@ -58,35 +59,36 @@ MAX_CACHED_VERDICTS = 100_000
 _IDLE_TICK_SECONDS = 1.0
 _DB_ERRORS = (psycopg.Error, TimeoutError, OSError)
 
-_REVOKED_SESSIONS_SQL = """
-SELECT id::text, extract(epoch FROM revoked_at)::float8
-FROM sessions
-WHERE revoked_at > now() - make_interval(secs => %s)
-"""
-_INVALIDATED_USERS_SQL = """
-SELECT id::text, extract(epoch FROM tokens_valid_after)::float8
-FROM users
-WHERE tokens_valid_after > now() - make_interval(secs => %s)
-"""
-_SESSION_VERDICT_SQL = """
-SELECT s.revoked_at IS NULL AND s.expires_at > now() AND u.is_active,
-       CASE WHEN isfinite(u.tokens_valid_after)
-            THEN extract(epoch FROM u.tokens_valid_after)::float8 END
-FROM sessions s JOIN users u ON u.id = s.user_id
-WHERE s.id = %s AND s.user_id = %s
-"""
-_FLUSH_LAST_SEEN_SQL = """
-WITH seen AS (
-    SELECT s.id, v.ts
-    FROM sessions s JOIN unnest(%s::uuid[], %s::float8[]) AS v(id, ts) ON s.id = v.id
-    WHERE s.last_seen_at < to_timestamp(v.ts)
-    ORDER BY s.id
-    FOR UPDATE OF s SKIP LOCKED
-)
-UPDATE sessions s SET last_seen_at = to_timestamp(seen.ts)
-FROM seen
-WHERE s.id = seen.id
-"""
+
+class Standing(msgspec.Struct, frozen=True):
+    """What the database says of one session: live (not revoked or expired, its user
+    active), and the user's token cut-off (unix seconds; None when there is none)."""
+
+    live: bool
+    valid_after: float | None
+
+
+class Cutoff(msgspec.Struct, frozen=True):
+    """A session revoked at `at`, or a user whose tokens issued before `at` are void."""
+
+    id: str
+    at: float
+
+
+class SessionStore(Protocol):
+    """What the actor reads from and writes to the database; each call is one checkout."""
+
+    async def standing(self, session_id: uuid.UUID, user_id: uuid.UUID) -> Standing | None:
+        """None when there is no such session of that user."""
+        ...
+
+    async def recent_cutoffs(self, within_seconds: float) -> tuple[list[Cutoff], list[Cutoff]]:
+        """Sessions revoked and users invalidated in the last `within_seconds`."""
+        ...
+
+    async def write_last_seen(self, session_ids: list[uuid.UUID], seen_at: list[float]) -> None:
+        """Move each session's lastSeen forward, skipping rows another transaction holds."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,7 @@ class SessionActor(Actor):
     def __init__(
         self,
         *,
-        pool: Pool,
+        store: SessionStore,
         bus: SyncBus,
         instance_id: str,
         access_ttl_seconds: float,
@@ -126,7 +128,7 @@ class SessionActor(Actor):
         db_timeout_seconds: float = 5.0,
     ) -> None:
         self.name = "sessions"
-        self._pool = pool
+        self._store = store
         self._bus = bus
         self._instance_id = instance_id
         self._retention = access_ttl_seconds + RETENTION_MARGIN_SECONDS
@@ -259,8 +261,7 @@ class SessionActor(Actor):
             stamps.append(seen_at)
         try:
             with anyio.fail_after(self._db_timeout):
-                async with self._pool.connection() as conn:
-                    await conn.execute(_FLUSH_LAST_SEEN_SQL, (ids, stamps))
+                await self._store.write_last_seen(ids, stamps)
         except BaseException:
             for session_id, seen_at in pending.items():
                 self._last_seen.setdefault(session_id, seen_at)
@@ -364,15 +365,13 @@ class SessionActor(Actor):
         journal = self._journal = _Journal()
         try:
             with anyio.fail_after(self._db_timeout):
-                async with self._pool.connection() as conn:
-                    cursor = await conn.execute(_REVOKED_SESSIONS_SQL, (self._retention,))
-                    revoked_rows = await cursor.fetchall()
-                    cursor = await conn.execute(_INVALIDATED_USERS_SQL, (self._retention,))
-                    user_rows = await cursor.fetchall()
+                revoked_sessions, invalidated_users = await self._store.recent_cutoffs(
+                    self._retention
+                )
         finally:
             self._journal = None
-        revoked = {sid: revoked_at + self._retention for sid, revoked_at in revoked_rows}
-        valid_after: dict[str, float] = dict(user_rows)
+        revoked = {cut.id: cut.at + self._retention for cut in revoked_sessions}
+        valid_after = {cut.id: cut.at for cut in invalidated_users}
         for session_id, until in journal.revoked.items():
             _keep_latest(revoked, session_id, until)
         for user_id, after in journal.valid_after.items():
@@ -394,12 +393,10 @@ class SessionActor(Actor):
             return _Verdict(asked_at, live=False, valid_after=None)
         self._database_checks += 1
         with anyio.fail_after(self._db_timeout):
-            async with self._pool.connection() as conn:
-                cursor = await conn.execute(_SESSION_VERDICT_SQL, (session_uuid, user_uuid))
-                row = await cursor.fetchone()
-        if row is None:
+            standing = await self._store.standing(session_uuid, user_uuid)
+        if standing is None:
             return _Verdict(asked_at, live=False, valid_after=None)
-        return _Verdict(asked_at, live=bool(row[0]), valid_after=row[1])
+        return _Verdict(asked_at, live=standing.live, valid_after=standing.valid_after)
 
     async def _try(self, step: Callable[[], Awaitable[None]], what: str) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Annotated, Literal
 
 import msgspec
@@ -11,7 +12,15 @@ from schemas.base import END, ApiBody, ApiResponse, Line, Paragraphs, VisibleLin
 from schemas.checks import Check, iana_zone, not_in_future
 from schemas.emails import normalize_email
 
-Role = Literal["student", "teacher", "admin"]
+
+class Role(enum.StrEnum):
+    """An account's role; admin ranks above teacher, teacher above student."""
+
+    STUDENT = "student"
+    TEACHER = "teacher"
+    ADMIN = "admin"
+
+
 Language = Literal["en", "tr", "es", "fr"]
 Email = Annotated[
     str,

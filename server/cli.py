@@ -163,17 +163,10 @@ async def _seed_demo(settings: Settings, url: str, sizes: DemoSizes) -> DemoRun:
 
     from server.db.pool import create_pool
     from server.db.unit import Database
-    from server.security.passwords import Argon2Settings, PasswordHasher
+    from server.security.passwords import password_hasher
     from server.services.demo_data import seed_demo, work_units
 
-    hasher = PasswordHasher(
-        Argon2Settings(
-            memory_kib=settings.argon2_memory_kib,
-            time_cost=settings.argon2_time_cost,
-            parallelism=settings.argon2_parallelism,
-        ),
-        max_concurrency=1,
-    )
+    hasher = password_hasher(settings, max_concurrency=1)
     async with create_pool(settings, url) as pool:
         with tqdm(total=work_units(sizes), unit="rows", desc="demo data") as bar:
 

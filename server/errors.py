@@ -193,9 +193,7 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
     if body_type is not None and isinstance(raw, bytes) and raw:
         every = body_field_errors(raw, body_type)
         if every is None:
-            return problem_response(
-                400, error="Bad Request", message="Malformed JSON body", instance=request.url.path
-            )
+            return _malformed_json(request)
         if every:
             details = every
     return problem_response(
@@ -204,6 +202,12 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
         message="The request is invalid" if details else exc.detail,
         details=details or None,
         instance=request.url.path,
+    )
+
+
+def _malformed_json(request: Request[Any, Any, Any]) -> Response[Problem]:
+    return problem_response(
+        400, error="Bad Request", message="Malformed JSON body", instance=request.url.path
     )
 
 
@@ -220,9 +224,7 @@ def _caused_by_bad_json(exc: BaseException) -> bool:
 
 def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     if exc.status_code == 400 and _caused_by_bad_json(exc):
-        return problem_response(
-            400, error="Bad Request", message="Malformed JSON body", instance=request.url.path
-        )
+        return _malformed_json(request)
     if exc.status_code == 404 and (malformed := _malformed_path_parameters(request, exc)):
         return problem_response(
             400,

@@ -24,13 +24,15 @@ from actors.ratelimit.actor import RateLimitActor
 from actors.ratelimit.policy import RatePolicy
 from actors.session import SessionActor
 from actors.supervisor import RestartPolicy, Strategy, Supervisor, SupervisorEscalated
+from server.db.outbox import PostgresOutbox
 from server.db.pool import Pool, create_pool
+from server.db.session_store import PostgresSessionStore
 from server.db.unit import Database
 from server.http.in_flight import InFlight
 from server.http.limits import RateLimits
 from server.mail.senders import sender_from_url
 from server.probes import memory_probe, postgres_probe, redis_probe
-from server.security.passwords import Argon2Settings, PasswordHasher
+from server.security.passwords import password_hasher
 from server.security.tokens import TokenIssuer
 from server.security.verified_tokens import VerifiedTokens
 from server.services.accounts import Accounts
@@ -172,9 +174,10 @@ def build_runtime(
         interval=settings.health_interval_seconds,
         timeout=settings.health_probe_timeout_seconds,
     )
+    database = Database(pool, slow_query_ms=settings.slow_query_ms)
     bus = SyncBus(redis, channel=f"{settings.redis_prefix}events", instance_id=instance_id)
     sessions = SessionActor(
-        pool=pool,
+        store=PostgresSessionStore(database),
         bus=bus,
         instance_id=instance_id,
         access_ttl_seconds=settings.access_token_ttl_seconds,
@@ -200,7 +203,7 @@ def build_runtime(
         lambda: _link_check("ratelimit", rate_limiter.degraded, "per-instance limits"),
     )
     mail = MailActor(
-        pool=pool,
+        outbox=PostgresOutbox(database),
         sender=sender_from_url(settings.mail_url, mail_from=settings.mail_from),
         poll_seconds=settings.mail_poll_seconds,
     )
@@ -219,16 +222,8 @@ def build_runtime(
         on_escalate=on_escalate,
         stop_timeout=settings.drain_seconds,
     )
-    hasher = PasswordHasher(
-        Argon2Settings(
-            memory_kib=settings.argon2_memory_kib,
-            time_cost=settings.argon2_time_cost,
-            parallelism=settings.argon2_parallelism,
-        ),
-        max_concurrency=settings.hash_concurrency,
-    )
+    hasher = password_hasher(settings, max_concurrency=settings.hash_concurrency)
     tokens = token_issuer(settings)
-    database = Database(pool, slow_query_ms=settings.slow_query_ms)
     revocations = Revocations(sessions)
     started_at = time.time()
     courses = Courses()

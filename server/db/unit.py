@@ -10,6 +10,10 @@ costs nothing), runs every statement in one transaction, commits when the block 
 rolls back when it raises. Work that must follow a commit (announcing a revocation,
 waking the mail actor, invalidating cache tags) is registered with `after_commit` and runs
 shielded from cancellation, so a client hanging up cannot lose it.
+
+`database.unit(autocommit=True)` runs each statement on its own instead, without the
+BEGIN and COMMIT round trips: for the actors' single statements, whose effect must not
+wait for (or roll back with) anything else.
 """
 
 from __future__ import annotations
@@ -21,14 +25,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 import anyio
-from psycopg import AsyncConnection
-from psycopg.rows import TupleRow
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import AsyncRowFactory, TupleRow, tuple_row
 
 from server.db.pool import Pool
 from server.db.rows import struct_row
 from server.db.statement import Statement
 
 T = TypeVar("T")
+R = TypeVar("R")
 Params = Mapping[str, Any] | Sequence[Any] | None
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -40,56 +45,53 @@ _AFTER_COMMIT_SECONDS = 5.0
 class UnitOfWork:
     """Statements of one transaction; see the module docstring."""
 
-    __slots__ = ("_after", "_conn", "_database", "_stack")
+    __slots__ = ("_after", "_autocommit", "_conn", "_database", "_stack")
 
-    def __init__(self, database: Database, stack: AsyncExitStack) -> None:
+    def __init__(self, database: Database, stack: AsyncExitStack, *, autocommit: bool) -> None:
         self._database = database
         self._stack = stack
+        self._autocommit = autocommit
         self._conn: AsyncConnection[TupleRow] | None = None
         self._after: list[AfterCommit] = []
 
     async def _connection(self) -> AsyncConnection[TupleRow]:
         if self._conn is None:
             conn = await self._stack.enter_async_context(self._database.pool.connection())
-            await self._stack.enter_async_context(conn.transaction())
+            if not self._autocommit:
+                await self._stack.enter_async_context(conn.transaction())
             self._conn = conn
         return self._conn
 
     async def one(self, statement: Statement, params: Params, row: type[T]) -> T | None:
         """The first row as `row`, or None."""
-        conn = await self._connection()
-        started = time.perf_counter()
-        async with conn.cursor(row_factory=struct_row(row)) as cur:
-            await cur.execute(statement.sql, params, prepare=statement.prepare)
-            result = await cur.fetchone()
-        self._database.timed(statement, started)
-        return result
+        async with self._cursor(statement, params, struct_row(row)) as cur:
+            return await cur.fetchone()
 
     async def all(self, statement: Statement, params: Params, row: type[T]) -> list[T]:
-        conn = await self._connection()
-        started = time.perf_counter()
-        async with conn.cursor(row_factory=struct_row(row)) as cur:
-            await cur.execute(statement.sql, params, prepare=statement.prepare)
-            result = await cur.fetchall()
-        self._database.timed(statement, started)
-        return result
+        async with self._cursor(statement, params, struct_row(row)) as cur:
+            return await cur.fetchall()
 
     async def value(self, statement: Statement, params: Params) -> Any:
         """The first column of the first row, or None when there is no row."""
-        conn = await self._connection()
-        started = time.perf_counter()
-        cur = await conn.execute(statement.sql, params, prepare=statement.prepare)
-        row = await cur.fetchone()
-        self._database.timed(statement, started)
-        return None if row is None else row[0]
+        async with self._cursor(statement, params, tuple_row) as cur:
+            found = await cur.fetchone()
+        return None if found is None else found[0]
 
     async def execute(self, statement: Statement, params: Params) -> int:
         """Run a statement for its effect; the number of rows it touched."""
+        async with self._cursor(statement, params, tuple_row) as cur:
+            return cur.rowcount
+
+    @asynccontextmanager
+    async def _cursor(
+        self, statement: Statement, params: Params, rows: AsyncRowFactory[R]
+    ) -> AsyncIterator[AsyncCursor[R]]:
         conn = await self._connection()
         started = time.perf_counter()
-        cur = await conn.execute(statement.sql, params, prepare=statement.prepare)
+        async with conn.cursor(row_factory=rows) as cur:
+            await cur.execute(statement.sql, params, prepare=statement.prepare)
+            yield cur
         self._database.timed(statement, started)
-        return cur.rowcount
 
     def after_commit(self, action: AfterCommit) -> None:
         self._after.append(action)
@@ -112,9 +114,9 @@ class Database:
         self._slow_seconds = slow_query_ms / 1000
 
     @asynccontextmanager
-    async def unit(self) -> AsyncIterator[UnitOfWork]:
+    async def unit(self, *, autocommit: bool = False) -> AsyncIterator[UnitOfWork]:
         async with AsyncExitStack() as stack:
-            uow = UnitOfWork(self, stack)
+            uow = UnitOfWork(self, stack, autocommit=autocommit)
             yield uow
         await uow._run_after_commit()
 

@@ -1,17 +1,14 @@
-"""Outgoing mail: senders chosen by MAIL_URL, and the outbox that queues mail transactionally.
+"""Outgoing mail: the senders chosen by MAIL_URL.
 
-Services call `enqueue_mail(conn, MailMessage(...))` inside the transaction of
-the change that causes the mail, then `MailActor.poke()`; the mail actor
-(actors/mail.py) claims due rows and delivers them with a `MailSender`.
+Services queue a mail with `server.db.outbox.enqueue(uow, MailMessage(...))` inside the
+unit of the change that causes it; the mail actor (actors/mail.py) claims due rows and
+delivers them with one of these senders.
 """
 
-from server.mail.outbox import enqueue_mail, retry_delay
 from server.mail.senders import (
     DEFAULT_MAIL_FROM,
     ConsoleSender,
     FileSender,
-    MailMessage,
-    MailSender,
     SmtpSender,
     build_email,
     sender_from_url,
@@ -21,11 +18,7 @@ __all__ = [
     "DEFAULT_MAIL_FROM",
     "ConsoleSender",
     "FileSender",
-    "MailMessage",
-    "MailSender",
     "SmtpSender",
     "build_email",
-    "enqueue_mail",
-    "retry_delay",
     "sender_from_url",
 ]

@@ -23,13 +23,14 @@ import smtplib
 import ssl
 import tempfile
 import uuid
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import anyio
+
+from actors.mail import MailSender
+from schemas.mail import MailMessage, check_address
 
 logger = logging.getLogger("sevenp.mail")
 
@@ -38,26 +39,6 @@ DEFAULT_SMTP_TIMEOUT = 10.0
 _SMTP_THREADS = 4
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-
-
-@dataclass(frozen=True, slots=True)
-class MailMessage:
-    """One plain-text mail to one recipient."""
-
-    recipient: str
-    subject: str
-    body: str
-
-    def __post_init__(self) -> None:
-        _check_address(self.recipient, what="recipient")
-        if "\r" in self.subject or "\n" in self.subject:
-            raise ValueError("mail subject must not contain line breaks")
-
-
-class MailSender(Protocol):
-    """Delivers one message or raises; never retries on its own."""
-
-    async def send(self, message: MailMessage) -> None: ...
 
 
 def build_email(message: MailMessage, *, mail_from: str) -> EmailMessage:
@@ -182,7 +163,7 @@ class SmtpSender:
 
 def sender_from_url(url: str, *, mail_from: str = DEFAULT_MAIL_FROM) -> MailSender:
     """The sender `url` (MAIL_URL) names; ValueError saying what is wrong otherwise."""
-    _check_address(mail_from, what="MAIL_FROM")
+    check_address(mail_from, what="MAIL_FROM")
     try:
         parts = urlsplit(url.strip())
     except ValueError as exc:
@@ -273,14 +254,6 @@ def _parse_timeout(value: str, *, where: str) -> float:
     if not 0 < seconds < float("inf"):
         raise ValueError(f"invalid MAIL_URL: {where} timeout must be positive seconds")
     return seconds
-
-
-def _check_address(address: str, *, what: str) -> None:
-    if "\r" in address or "\n" in address:
-        raise ValueError(f"{what} must not contain line breaks")
-    _, parsed = email.utils.parseaddr(address)
-    if "@" not in parsed or parsed.startswith("@") or parsed.endswith("@"):
-        raise ValueError(f"{what} is not a mail address: {address!r}")
 
 
 def _domain_of(address: str) -> str:

@@ -174,7 +174,7 @@ class AuthController(Controller):
         """
         return Me(
             user_id=identity.user_id,
-            role=identity.role.value,
+            role=identity.role,
             session_id=identity.session_id,
             expires_at=identity.expires_at_datetime,
         )

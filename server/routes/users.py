@@ -26,13 +26,12 @@ from schemas.users import (
 from server.db.unit import UnitOfWork
 from server.http.access import Identity
 from server.security.permissions import Permission
-from server.security.permissions import Role as RoleEnum
 from server.services.accounts import Accounts
 from server.services.auth import Authentication
 
 _OWN = {"permission": Permission.USER_READ}
 _OWN_WRITE = {"permission": Permission.USER_UPDATE}
-_ADMIN = {"min_role": RoleEnum.ADMIN}
+_ADMIN = {"min_role": Role.ADMIN}
 
 
 class UsersController(Controller):

@@ -18,6 +18,8 @@ import anyio.to_thread
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from server.settings import Settings
+
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 MIN_CONTEXT_WORD_LENGTH = 4
@@ -151,3 +153,15 @@ class PasswordHasher:
             return self._argon2.verify(stored_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+
+
+def password_hasher(settings: Settings, *, max_concurrency: int) -> PasswordHasher:
+    """The hasher with the argon2 costs `settings` names."""
+    return PasswordHasher(
+        Argon2Settings(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+        ),
+        max_concurrency=max_concurrency,
+    )

@@ -12,12 +12,9 @@ import uuid
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from schemas.users import Role
 
-class Role(enum.StrEnum):
-    STUDENT = "student"
-    TEACHER = "teacher"
-    ADMIN = "admin"
-
+__all__ = ["PERMISSIONS", "Permission", "Role", "can_act_on", "has_permission", "role_at_least"]
 
 _RANK: Mapping[Role, int] = MappingProxyType({Role.STUDENT: 0, Role.TEACHER: 1, Role.ADMIN: 2})
 

@@ -17,7 +17,8 @@ from schemas.users import (
     UserPage,
 )
 from server.db.queries import users
-from server.db.unit import UnitOfWork
+from server.db.statement import Statement
+from server.db.unit import Params, UnitOfWork
 from server.errors import NotFound
 from server.services.revocation import Revocations
 
@@ -42,15 +43,20 @@ def _unset_to_none(value: T | msgspec.UnsetType) -> T | None:
     return None if value is msgspec.UNSET else value
 
 
+async def _of_user(uow: UnitOfWork, statement: Statement, params: Params, row: type[T]) -> T:
+    """The statement's row; NotFound when the user it names does not exist."""
+    found = await uow.one(statement, params, row)
+    if found is None:
+        raise NotFound("User not found")
+    return found
+
+
 class Accounts:
     def __init__(self, revocations: Revocations) -> None:
         self._revocations = revocations
 
     async def get(self, uow: UnitOfWork, user_id: str) -> User:
-        user = await uow.one(users.GET, {"id": user_id}, User)
-        if user is None:
-            raise NotFound("User not found")
-        return user
+        return await _of_user(uow, users.GET, {"id": user_id}, User)
 
     async def update_profile(self, uow: UnitOfWork, user_id: str, change: ProfileUpdate) -> User:
         profile = (
@@ -75,7 +81,8 @@ class Accounts:
         role: str | None = None,
         is_active: bool | None = None,
     ) -> User:
-        user = await uow.one(
+        return await _of_user(
+            uow,
             users.UPDATE,
             {
                 "id": user_id,
@@ -87,33 +94,24 @@ class Accounts:
             },
             User,
         )
-        if user is None:
-            raise NotFound("User not found")
-        return user
 
     async def get_preferences(self, uow: UnitOfWork, user_id: str) -> Preferences:
-        row = await uow.one(users.GET_PREFERENCES, {"id": user_id}, _Preferences)
-        if row is None:
-            raise NotFound("User not found")
+        row = await _of_user(uow, users.GET_PREFERENCES, {"id": user_id}, _Preferences)
         return row.preferences
 
     async def put_preferences(
         self, uow: UnitOfWork, user_id: str, preferences: Preferences
     ) -> Preferences:
-        row = await uow.one(
+        row = await _of_user(
+            uow,
             users.PUT_PREFERENCES,
             {"id": user_id, "preferences": _encoder.encode(preferences).decode()},
             _Preferences,
         )
-        if row is None:
-            raise NotFound("User not found")
         return row.preferences
 
     async def statistics(self, uow: UnitOfWork, user_id: str) -> Statistics:
-        stats = await uow.one(users.STATISTICS, {"id": user_id}, Statistics)
-        if stats is None:
-            raise NotFound("User not found")
-        return stats
+        return await _of_user(uow, users.STATISTICS, {"id": user_id}, Statistics)
 
     async def progress(self, uow: UnitOfWork, user_id: str) -> list[CourseProgress]:
         return await uow.all(users.PROGRESS, {"id": user_id}, CourseProgress)

@@ -16,10 +16,12 @@ import msgspec
 import psycopg
 
 from schemas.auth import SessionInfo
+from schemas.mail import MailMessage
 from schemas.problem import FieldError
 from schemas.users import Role, User
+from server.db import outbox
 from server.db.queries import auth as q
-from server.db.queries import outbox, sessions
+from server.db.queries import sessions
 from server.db.unit import Database, UnitOfWork
 from server.errors import (
     BadRequest,
@@ -29,7 +31,6 @@ from server.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from server.mail.senders import MailMessage
 from server.security.passwords import PasswordHasher, PasswordPolicyError, check_password_policy
 from server.security.tokens import TokenIssuer, hash_opaque_token, new_opaque_token
 from server.services.ports import MailWaker
@@ -188,10 +189,7 @@ class Authentication:
         return IssuedTokens(access, refresh, session_id, user)
 
     async def _enqueue(self, uow: UnitOfWork, message: MailMessage) -> None:
-        await uow.execute(
-            outbox.ENQUEUE,
-            {"recipient": message.recipient, "subject": message.subject, "body": message.body},
-        )
+        await outbox.enqueue(uow, message)
         uow.after_commit(self._wake_mail)
 
     async def _wake_mail(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from server.errors import Conflict
-from server.security.passwords import Argon2Settings, PasswordHasher
+from server.security.passwords import password_hasher
 from server.services.auth import enforce_password_policy
 from server.settings import Settings
 
@@ -22,15 +22,7 @@ async def create_user(
 ) -> str:
     """Create a verified, active account with any role; return its id."""
     enforce_password_policy(password, [email.split("@", 1)[0], first_name, last_name], "password")
-    hasher = PasswordHasher(
-        Argon2Settings(
-            memory_kib=settings.argon2_memory_kib,
-            time_cost=settings.argon2_time_cost,
-            parallelism=settings.argon2_parallelism,
-        ),
-        max_concurrency=1,
-    )
-    password_hash = await hasher.hash(password)
+    password_hash = await password_hasher(settings, max_concurrency=1).hash(password)
     try:
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
             cur = await conn.execute(

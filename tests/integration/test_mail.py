@@ -25,17 +25,12 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from actors.mail import MailActor
+from schemas.mail import MailMessage
 from server.db.migrate import apply_migrations
-from server.mail import (
-    ConsoleSender,
-    FileSender,
-    MailMessage,
-    SmtpSender,
-    enqueue_mail,
-    retry_delay,
-    sender_from_url,
-)
-from server.mail.outbox import claim_due_mail, mark_failed
+from server.db.outbox import PostgresOutbox, enqueue, retry_delay
+from server.db.statement import Statement
+from server.db.unit import Database
+from server.mail import ConsoleSender, FileSender, SmtpSender, sender_from_url
 from tests.support.services import free_port, throwaway_database
 from tests.support.waiting import eventually
 
@@ -75,6 +70,11 @@ async def pool(outbox_database_url: str) -> AsyncIterator[Pool]:
         await pool.close()
 
 
+@pytest.fixture
+def outbox(pool: Pool) -> PostgresOutbox:
+    return PostgresOutbox(Database(pool))
+
+
 def message(recipient: str, *, token: str = "tok-123") -> MailMessage:
     return MailMessage(
         recipient=recipient,
@@ -84,8 +84,8 @@ def message(recipient: str, *, token: str = "tok-123") -> MailMessage:
 
 
 async def enqueue_committed(pool: Pool, *messages: MailMessage) -> list[int]:
-    async with pool.connection() as conn, conn.transaction():
-        return [await enqueue_mail(conn, m) for m in messages]
+    async with Database(pool).unit() as uow:
+        return [await enqueue(uow, m) for m in messages]
 
 
 async def outbox_row(pool: Pool, mail_id: int) -> dict[str, Any]:
@@ -143,30 +143,33 @@ class ChangeFailed(Exception):
     pass
 
 
-async def enqueue_then_fail(conn: psycopg.AsyncConnection[TupleRow], mail: MailMessage) -> None:
-    """Queue a mail in a transaction whose change then fails, so all of it rolls back."""
-    async with conn.transaction():
-        mail_id = await enqueue_mail(conn, mail)
-        cursor = await conn.execute("SELECT count(*) FROM mail_outbox WHERE id = %s", (mail_id,))
-        assert await cursor.fetchone() == (1,)  # visible inside the transaction
+_COUNT_BY_ID = Statement("test.count_by_id", "SELECT count(*) FROM mail_outbox WHERE id = %(id)s")
+
+
+async def enqueue_then_fail(database: Database, mail: MailMessage) -> None:
+    """Queue a mail in a unit whose change then fails, so all of it rolls back."""
+    async with database.unit() as uow:
+        mail_id = await enqueue(uow, mail)
+        assert await uow.value(_COUNT_BY_ID, {"id": mail_id}) == 1  # visible inside the unit
         raise ChangeFailed
 
 
 # --- the outbox --------------------------------------------------------------
 
 
-async def test_enqueue_in_a_rolled_back_transaction_leaves_nothing(database_url: str) -> None:
+async def test_enqueue_in_a_rolled_back_transaction_leaves_nothing(pool: Pool) -> None:
     recipient = f"rollback-{uuid.uuid4().hex[:12]}@example.test"
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+    database = Database(pool)
+    async with pool.connection() as conn:
         with pytest.raises(ChangeFailed):
-            await enqueue_then_fail(conn, message(recipient))
+            await enqueue_then_fail(database, message(recipient))
         cursor = await conn.execute(
             "SELECT count(*) FROM mail_outbox WHERE recipient = %s", (recipient,)
         )
         assert await cursor.fetchone() == (0,)
 
-        async with conn.transaction():
-            kept = await enqueue_mail(conn, message(recipient))
+        async with database.unit() as uow:
+            kept = await enqueue(uow, message(recipient))
         cursor = await conn.execute(
             "SELECT recipient, attempts, sent_at FROM mail_outbox WHERE id = %s", (kept,)
         )
@@ -182,13 +185,14 @@ def test_retry_delay_doubles_from_30_seconds_up_to_an_hour() -> None:
         retry_delay(0)
 
 
-async def test_failures_back_off_then_give_up_at_max_attempts(pool: Pool, tag: str) -> None:
+async def test_failures_back_off_then_give_up_at_max_attempts(
+    pool: Pool, outbox: PostgresOutbox, tag: str
+) -> None:
     (mail_id,) = await enqueue_committed(pool, message(f"{tag}@example.test"))
     for attempt, delay in enumerate([30, 60, 120], start=1):
-        async with pool.connection() as conn:
-            (claimed,) = await claim_due_mail(conn, limit=1, lease_seconds=60)
-            assert (claimed.id, claimed.attempts) == (mail_id, attempt - 1)
-            outcome = await mark_failed(conn, claimed, error=f"boom {attempt}", max_attempts=4)
+        (claimed,) = await outbox.claim(limit=1, lease_seconds=60)
+        assert (claimed.id, claimed.attempts) == (mail_id, attempt - 1)
+        outcome = await outbox.mark_failed(claimed, error=f"boom {attempt}", max_attempts=4)
         assert outcome is not None
         assert (outcome.attempts, outcome.gave_up) == (attempt, False)
         row = await outbox_row(pool, mail_id)
@@ -199,12 +203,11 @@ async def test_failures_back_off_then_give_up_at_max_attempts(pool: Pool, tag: s
                 "UPDATE mail_outbox SET next_attempt_at = now() WHERE id = %s", (mail_id,)
             )
 
-    async with pool.connection() as conn:
-        (claimed,) = await claim_due_mail(conn, limit=1, lease_seconds=60)
-        outcome = await mark_failed(conn, claimed, error="final", max_attempts=4)
-        assert outcome is not None
-        assert (outcome.attempts, outcome.gave_up) == (4, True)
-        assert await claim_due_mail(conn, limit=10, lease_seconds=60) == []
+    (claimed,) = await outbox.claim(limit=1, lease_seconds=60)
+    outcome = await outbox.mark_failed(claimed, error="final", max_attempts=4)
+    assert outcome is not None
+    assert (outcome.attempts, outcome.gave_up) == (4, True)
+    assert await outbox.claim(limit=10, lease_seconds=60) == []
     row = await outbox_row(pool, mail_id)
     assert (row["sent_at"], row["finite"], row["last_error"]) == (None, False, "final")
 
@@ -213,9 +216,9 @@ async def test_a_claimed_row_is_not_claimed_again_until_its_lease_ends(
     pool: Pool, tag: str
 ) -> None:
     ids = await enqueue_committed(pool, *(message(f"{tag}-{i}@example.test") for i in range(3)))
-    async with pool.connection() as first, pool.connection() as second:
-        batch_one = await claim_due_mail(first, limit=2, lease_seconds=60)
-        batch_two = await claim_due_mail(second, limit=5, lease_seconds=60)
+    first, second = PostgresOutbox(Database(pool)), PostgresOutbox(Database(pool))
+    batch_one = await first.claim(limit=2, lease_seconds=60)
+    batch_two = await second.claim(limit=5, lease_seconds=60)
     assert [m.id for m in batch_one] == ids[:2]
     assert [m.id for m in batch_two] == ids[2:]
 
@@ -313,9 +316,9 @@ def test_bad_addresses_are_refused_before_they_reach_a_header() -> None:
 
 
 async def test_the_actor_sends_queued_mail_within_a_second_of_a_poke(
-    pool: Pool, tag: str, tmp_path: Path
+    pool: Pool, outbox: PostgresOutbox, tag: str, tmp_path: Path
 ) -> None:
-    actor = MailActor(pool=pool, sender=FileSender(tmp_path), poll_seconds=60)
+    actor = MailActor(outbox=outbox, sender=FileSender(tmp_path), poll_seconds=60)
     async with anyio.create_task_group() as tg:
         await tg.start(actor.run)
 
@@ -346,11 +349,11 @@ async def test_the_actor_sends_queued_mail_within_a_second_of_a_poke(
 
 
 async def test_a_failing_smtp_server_is_retried_later_and_the_actor_keeps_running(
-    pool: Pool, tag: str, caplog: pytest.LogCaptureFixture
+    pool: Pool, outbox: PostgresOutbox, tag: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     closed_port = free_port()  # bound then closed: nothing listens there
     sender = sender_from_url(f"smtp://127.0.0.1:{closed_port}?timeout=2", mail_from="a@b.test")
-    actor = MailActor(pool=pool, sender=sender, poll_seconds=60, send_timeout=3)
+    actor = MailActor(outbox=outbox, sender=sender, poll_seconds=60, send_timeout=3)
     async with anyio.create_task_group() as tg:
         await tg.start(actor.run)
         for round_number in (1, 2):
@@ -375,10 +378,10 @@ async def test_a_failing_smtp_server_is_retried_later_and_the_actor_keeps_runnin
 
 
 async def test_the_actor_gives_up_at_max_attempts_and_logs_an_error(
-    pool: Pool, tag: str, caplog: pytest.LogCaptureFixture
+    pool: Pool, outbox: PostgresOutbox, tag: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     sender = sender_from_url(f"smtp://127.0.0.1:{free_port()}?timeout=2", mail_from="a@b.test")
-    actor = MailActor(pool=pool, sender=sender, poll_seconds=60, max_attempts=1)
+    actor = MailActor(outbox=outbox, sender=sender, poll_seconds=60, max_attempts=1)
     (mail_id,) = await enqueue_committed(pool, message(f"{tag}@example.test"))
     with caplog.at_level(logging.ERROR, logger="sevenp.mail"):
         async with anyio.create_task_group() as tg:
@@ -394,7 +397,9 @@ async def test_the_actor_gives_up_at_max_attempts_and_logs_an_error(
     assert f"mail {mail_id} to {tag}@example.test given up after 1 attempts" in caplog.text
 
 
-async def test_real_smtp_delivery_through_a_local_server(pool: Pool, tag: str) -> None:
+async def test_real_smtp_delivery_through_a_local_server(
+    pool: Pool, outbox: PostgresOutbox, tag: str
+) -> None:
     controller_module = pytest.importorskip(
         "aiosmtpd.controller", reason="aiosmtpd (a real local SMTP server) is not installed"
     )
@@ -426,7 +431,7 @@ async def test_real_smtp_delivery_through_a_local_server(pool: Pool, tag: str) -
         sender = sender_from_url(
             f"smtp://mailer:s3cr%3At@127.0.0.1:{port}", mail_from="Sevenp <no-reply@sevenp.test>"
         )
-        actor = MailActor(pool=pool, sender=sender, poll_seconds=60)
+        actor = MailActor(outbox=outbox, sender=sender, poll_seconds=60)
         (mail_id,) = await enqueue_committed(
             pool, message(f"{tag}@example.test", token="verify-9f8e")
         )
@@ -458,7 +463,7 @@ async def test_two_actors_on_one_outbox_never_send_a_message_twice(
     await enqueue_committed(pool, *(message(r) for r in recipients))
     actors = [
         MailActor(
-            pool=pool,
+            outbox=PostgresOutbox(Database(pool)),
             sender=PausingSender(FileSender(tmp_path), 0.01),
             batch_size=4,
             poll_seconds=0.05,
@@ -491,13 +496,13 @@ async def test_two_actors_on_one_outbox_never_send_a_message_twice(
 
 
 async def test_a_batch_outlasting_its_budget_hands_the_rest_back(
-    pool: Pool, tag: str, tmp_path: Path
+    pool: Pool, outbox: PostgresOutbox, tag: str, tmp_path: Path
 ) -> None:
     recipients = [f"{tag}-{i}@example.test" for i in range(6)]
     await enqueue_committed(pool, *(message(r) for r in recipients))
     # 0.15 s per message against a 0.2 s start budget: two per claim, then the rest go back.
     actor = MailActor(
-        pool=pool,
+        outbox=outbox,
         sender=PausingSender(FileSender(tmp_path), 0.15),
         batch_size=6,
         send_timeout=0.2,
@@ -521,8 +526,8 @@ async def test_a_batch_outlasting_its_budget_hands_the_rest_back(
         assert await cursor.fetchone() == (0, 0)
 
 
-async def test_request_stop_ends_the_run_loop(pool: Pool) -> None:
-    actor = MailActor(pool=pool, sender=ConsoleSender(), poll_seconds=60)
+async def test_request_stop_ends_the_run_loop(outbox: PostgresOutbox) -> None:
+    actor = MailActor(outbox=outbox, sender=ConsoleSender(), poll_seconds=60)
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             await tg.start(actor.run)

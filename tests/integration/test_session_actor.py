@@ -17,6 +17,8 @@ from psycopg_pool import AsyncConnectionPool
 from actors.bus import SyncBus
 from actors.session import RETENTION_MARGIN_SECONDS, SessionActor
 from server.db.pool import Pool
+from server.db.session_store import PostgresSessionStore
+from server.db.unit import Database
 from tests.support.services import free_port, redis_server_process
 from tests.support.waiting import eventually
 
@@ -92,7 +94,7 @@ class Instance:
             redis, channel=channel, instance_id=self.id, io_timeout=0.5, ping_interval=0.2
         )
         self.sessions = SessionActor(
-            pool=pool,
+            store=PostgresSessionStore(Database(pool)),
             bus=self.bus,
             instance_id=self.id,
             access_ttl_seconds=ACCESS_TTL,

@@ -1,4 +1,5 @@
-"""Statements over `sessions` and `refresh_tokens`: opening, listing and ending sessions."""
+"""Statements over `sessions` and `refresh_tokens`: opening, listing and ending sessions,
+and what the session actor reads (standings, recent revocations) and writes behind (lastSeen)."""
 
 from __future__ import annotations
 
@@ -56,4 +57,34 @@ ROTATE_REFRESH = Statement(
     "sessions.rotate_refresh",
     "WITH old AS (UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = %(old)s)"
     " INSERT INTO refresh_tokens (token_hash, session_id) VALUES (%(new)s, %(session)s)",
+)
+
+STANDING = Statement(
+    "sessions.standing",
+    "SELECT coalesce(s.revoked_at IS NULL AND s.expires_at > now() AND u.is_active, false)"
+    " AS live, CASE WHEN isfinite(u.tokens_valid_after)"
+    "   THEN extract(epoch FROM u.tokens_valid_after)::float8 END AS valid_after"
+    " FROM sessions s JOIN users u ON u.id = s.user_id"
+    " WHERE s.id = %(session)s AND s.user_id = %(user)s",
+)
+
+REVOKED_WITHIN = Statement(
+    "sessions.revoked_within",
+    "SELECT id::text AS id, extract(epoch FROM revoked_at)::float8 AS at FROM sessions"
+    " WHERE revoked_at > now() - make_interval(secs => %(seconds)s)",
+)
+
+USERS_INVALIDATED_WITHIN = Statement(
+    "sessions.users_invalidated_within",
+    "SELECT id::text AS id, extract(epoch FROM tokens_valid_after)::float8 AS at FROM users"
+    " WHERE tokens_valid_after > now() - make_interval(secs => %(seconds)s)",
+)
+
+WRITE_LAST_SEEN = Statement(
+    "sessions.write_last_seen",
+    "WITH seen AS (SELECT s.id, v.ts"
+    "   FROM sessions s JOIN unnest(%(ids)s::uuid[], %(stamps)s::float8[]) AS v(id, ts)"
+    "   ON s.id = v.id WHERE s.last_seen_at < to_timestamp(v.ts)"
+    "   ORDER BY s.id FOR UPDATE OF s SKIP LOCKED)"
+    " UPDATE sessions s SET last_seen_at = to_timestamp(seen.ts) FROM seen WHERE s.id = seen.id",
 )

@@ -43,4 +43,5 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
         "accounts": _constant(runtime.accounts),
         "auth": _constant(runtime.auth),
         "health": _constant(runtime.health_reporter),
+        "cache": _constant(runtime.cache),
     }

@@ -198,7 +198,7 @@ class LocalTier:
     def _trusted(self, record: TagRecord, now: float) -> bool:
         if self._authoritative:
             return True
-        return record.checked_at >= self._trusted_since and now - record.checked_at < self._trust
+        return record.checked_at > self._trusted_since and now - record.checked_at < self._trust
 
     def _add_record(self, tag: str, version: int, checked_at: float) -> TagRecord:
         record = self._tags[tag] = TagRecord(version, checked_at, -math.inf)

@@ -11,7 +11,7 @@ Tag keys outlive the entries stored under them by `TAG_MARGIN_SECONDS`.
 - `read`: the versions of the entry's tags now and, unless they equal the versions the
   caller already holds a body for, the entry itself;
 - `store`: writes the entry only if its tags still have the versions read before loading
-  (an invalidation in between would otherwise be overwritten by the stale body);
+  (a body loaded across an invalidation could never match, and would replace one that does);
 - `bump`: raises each tag's version and returns the new ones.
 """
 

@@ -140,7 +140,7 @@ class CacheActor(Actor):
         """The cached body for `key`, or `load()`'s, kept under `tags` for `ttl` seconds."""
         if not self._enabled:
             return await load()
-        names = (EVERY_ENTRY, *sorted(set(tags) - {EVERY_ENTRY}))
+        names = (EVERY_ENTRY, *sorted(set(_tag_list(tags)) - {EVERY_ENTRY}))
         body = self._local.lookup(key, names)
         if body is not None:
             self.local_hits += 1
@@ -170,7 +170,7 @@ class CacheActor(Actor):
         """Make every entry under any of `tags` a miss, here and on every instance."""
         if not self._enabled:
             return
-        names = sorted(set(tags))
+        names = sorted(set(_tag_list(tags)))
         if not names:
             return
         self.invalidations_sent += len(names)
@@ -324,3 +324,9 @@ class CacheActor(Actor):
         if self._tier is None:
             return "local"
         return "synced" if self._redis_up else "degraded"
+
+
+def _tag_list(tags: Iterable[str]) -> Iterable[str]:
+    if isinstance(tags, str):
+        raise TypeError(f"tags must be a sequence of tags, not the string {tags!r}")
+    return tags

@@ -332,3 +332,12 @@ async def test_disabled_the_cache_always_loads(prefix: str) -> None:
     assert source.loads == 3
     assert cache.details()["mode"] == "off"
     bus.close()
+
+
+async def test_a_single_string_is_refused_as_tags(prefix: str) -> None:
+    source = Source({"k": b"one"})
+    async with instances(None, prefix, count=1) as (a,):
+        with pytest.raises(TypeError, match="sequence of tags"):
+            await a.cache.get_or_load("k", "course:1", source.loader("k"))
+        with pytest.raises(TypeError, match="sequence of tags"):
+            await a.cache.invalidate("course:1")

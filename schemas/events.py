@@ -31,7 +31,15 @@ class UserSessionsRevoked(msgspec.Struct, tag="user.sessions_revoked", kw_only=T
     origin: str
 
 
-BusEvent = SessionRevoked | UserSessionsRevoked
+class CacheTagsInvalidated(msgspec.Struct, tag="cache.tags_invalidated", kw_only=True):
+    """Cache tags whose version Redis moved on: `versions[i]` is `tags[i]`'s new version."""
+
+    tags: list[str]
+    versions: list[int]
+    origin: str
+
+
+BusEvent = SessionRevoked | UserSessionsRevoked | CacheTagsInvalidated
 
 event_decoder = msgspec.json.Decoder(BusEvent)
 event_encoder = msgspec.json.Encoder()

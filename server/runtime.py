@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from actors.base import Actor
 from actors.bus import SyncBus
+from actors.cache import CacheActor
 from actors.health import CheckResult, HealthActor
 from actors.mail import MailActor
 from actors.ratelimit.actor import RateLimitActor
@@ -59,6 +60,7 @@ class Runtime:
     bus: SyncBus
     sessions: SessionActor
     mail: MailActor
+    cache: CacheActor
     supervisor: Supervisor
     tokens: TokenIssuer
     verified_tokens: VerifiedTokens
@@ -202,6 +204,19 @@ def build_runtime(
         "ratelimit",
         lambda: _link_check("ratelimit", rate_limiter.degraded, "per-instance limits"),
     )
+    cache = CacheActor(
+        redis=redis,
+        bus=bus,
+        instance_id=instance_id,
+        prefix=settings.redis_prefix,
+        enabled=settings.cache_enabled,
+        local_max_entries=settings.cache_local_max_entries,
+        local_ttl=settings.cache_local_ttl_seconds,
+        default_ttl=settings.cache_ttl_seconds,
+    )
+    health.add_derived_check(
+        "cache", lambda: _link_check("cache", cache.degraded, "cached reads go to PostgreSQL")
+    )
     mail = MailActor(
         outbox=PostgresOutbox(database),
         sender=sender_from_url(settings.mail_url, mail_from=settings.mail_from),
@@ -216,7 +231,7 @@ def build_runtime(
 
     supervisor = Supervisor(
         "root",
-        [health, bus, sessions, rate_limiter, mail, *(extra_actors or [])],
+        [health, bus, sessions, rate_limiter, cache, mail, *(extra_actors or [])],
         strategy=Strategy.ONE_FOR_ONE,
         policy=RestartPolicy(max_restarts=5, within_seconds=30.0),
         on_escalate=on_escalate,
@@ -242,6 +257,7 @@ def build_runtime(
         bus=bus,
         sessions=sessions,
         mail=mail,
+        cache=cache,
         supervisor=supervisor,
         tokens=tokens,
         verified_tokens=VerifiedTokens(tokens),

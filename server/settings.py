@@ -74,6 +74,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     rate_limit_quiet_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     rate_limit_max_keys: PositiveInt = 1_000_000
 
+    # Cache (course reads and searches)
+    cache_enabled: bool = True
+    cache_local_max_entries: PositiveInt = 2000
+    cache_local_ttl_seconds: PositiveFloat = 1.0
+    cache_ttl_seconds: PositiveFloat = 300.0
+
     # Health
     health_interval_seconds: PositiveFloat = 5.0
     health_probe_timeout_seconds: PositiveFloat = 2.0

@@ -55,4 +55,5 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
         "enrollments": _constant(runtime.enrollments),
         "reviews": _constant(runtime.reviews),
         "course_analytics": _constant(runtime.course_analytics),
+        "cache": _constant(runtime.cache),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 
@@ -19,3 +20,17 @@ class MailWaker(Protocol):
     """Wakes the mail sender after a mail was queued in the outbox."""
 
     def poke(self) -> None: ...
+
+
+class Cache(Protocol):
+    """Encoded response bodies cached under tags; `invalidate` after commit on every write."""
+
+    async def get_or_load(
+        self,
+        key: str,
+        tags: Sequence[str],
+        load: Callable[[], Awaitable[bytes]],
+        ttl: float | None = None,
+    ) -> bytes: ...
+
+    async def invalidate(self, tags: Iterable[str]) -> None: ...

@@ -21,11 +21,11 @@ async def test_live_ready_and_detail(http: httpx.AsyncClient) -> None:
     assert ready.status_code == 200
     detail = (await http.get("/api/health")).json()
     checks = {c["name"]: c for c in detail["checks"]}
-    assert {"postgres", "redis", "memory", "sessions"} <= set(checks)
+    assert {"postgres", "redis", "memory", "sessions", "cache"} <= set(checks)
     assert checks["postgres"]["status"] == "up"
     assert checks["postgres"]["responseTimeMs"] is not None
     names = {a["name"] for a in detail["actors"]}
-    assert {"health", "bus", "sessions", "mail"} <= names
+    assert {"health", "bus", "sessions", "cache", "mail"} <= names
     assert all(a["state"] == "running" for a in detail["actors"])
 
 

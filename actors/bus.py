@@ -135,6 +135,11 @@ class SyncBus(Actor):
         if self._mailbox is not None:
             self._mailbox.close()
 
+    @property
+    def channel(self) -> str:
+        """The Redis channel events travel on."""
+        return self._channel
+
     def mailbox_depth(self) -> int:
         return 0 if self._mailbox is None else self._mailbox.depth()
 

@@ -62,7 +62,7 @@ from actors.base import Actor
 from actors.bus import SyncBus
 from actors.cache_local import LocalTier
 from actors.cache_redis import TAG_MARGIN_SECONDS, RedisTier
-from schemas.events import CacheTagsInvalidated
+from schemas.events import CacheTagsInvalidated, event_encoder
 
 logger = logging.getLogger("sevenp.cache")
 
@@ -187,7 +187,7 @@ class CacheActor(Actor):
                 self._link_lost(exc)
             else:
                 self._local.raise_versions(names, versions, checked_at=asked_at)
-                await self._bus.publish(
+                await self._announce(
                     CacheTagsInvalidated(
                         tags=names, versions=list(versions), origin=self._instance_id
                     )
@@ -195,6 +195,17 @@ class CacheActor(Actor):
                 return
         self._local.forget(names)
         self._raise_all_pending = True
+
+    async def _announce(self, event: CacheTagsInvalidated) -> None:
+        """Publish before returning, so the write that invalidated is acknowledged only once
+        every subscribed instance has the event in its socket; queued on the bus otherwise."""
+        assert self._redis is not None
+        try:
+            with anyio.fail_after(self._io_timeout):
+                await self._redis.publish(self._bus.channel, event_encoder.encode(event))
+        except Exception as exc:
+            logger.warning("cache invalidation queued on the bus: %s", exc)
+            await self._bus.publish(event)
 
     @property
     def degraded(self) -> bool:

@@ -241,7 +241,7 @@ def build_runtime(
     tokens = token_issuer(settings)
     revocations = Revocations(sessions)
     started_at = time.time()
-    courses = Courses()
+    courses = Courses(database, cache)
     auth_policy = AuthPolicy(
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         refresh_ttl_remember_seconds=settings.refresh_token_remember_ttl_seconds,

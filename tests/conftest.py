@@ -62,6 +62,16 @@ def live_server(database_url: str, redis_url: str, mail_dir: Path) -> Iterator[L
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def second_server(database_url: str, redis_url: str, mail_dir: Path) -> Iterator[LiveServer]:
+    """Another instance on the same PostgreSQL and Redis, as a scaled-out deployment runs."""
+    server = LiveServer(
+        {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "MAIL_URL": f"file://{mail_dir}"}
+    ).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=live_server.base_url, timeout=15) as client:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
@@ -22,6 +23,7 @@ from schemas.courses import (
     Level,
 )
 from server.db.unit import UnitOfWork
+from server.http.etag import json_with_etag
 from server.security.permissions import Permission
 from server.services.course_analytics import CourseAnalyticsReader
 from server.services.courses import CourseQuery, Courses
@@ -33,15 +35,24 @@ _UPDATE = {"permission": Permission.COURSE_UPDATE}
 _DELETE = {"permission": Permission.COURSE_DELETE}
 _PUBLISH = {"permission": Permission.COURSE_PUBLISH}
 _ANALYTICS = {"permission": Permission.ANALYTICS_READ}
+AnyRequest = Request[Any, Any, Any]
+
+
+def _cached_json(model: type[Any], description: str) -> dict[int, ResponseSpec]:
+    return {
+        200: ResponseSpec(data_container=model, description=description),
+        304: ResponseSpec(None, description="Not modified: the `If-None-Match` tag is current"),
+    }
 
 
 class CoursesController(Controller):
     path = "/api/courses"
     tags = ["courses"]
 
-    @get("/", opt=_READ)
+    @get("/", opt=_READ, responses=_cached_json(CoursePage, "A page of courses"))
     async def search(
         self,
+        request: AnyRequest,
         courses: NamedDependency[Courses],
         uow: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
@@ -60,7 +71,7 @@ class CoursesController(Controller):
         sort: FromQuery[CourseSort | None] = None,
         page: Annotated[int, QueryParameter(ge=1, le=100_000)] = 1,
         limit: Annotated[int, QueryParameter(ge=1)] = 20,
-    ) -> CoursePage:
+    ) -> Response[bytes]:
         """Search and list the courses the caller may see.
 
         `q` is matched over title, tags and description by full-text search and by
@@ -71,7 +82,7 @@ class CoursesController(Controller):
             q=q,
             category=category,
             level=level,
-            tags=tags,
+            tags=tuple(tags) if tags else None,
             price_min=price_min,
             price_max=price_max,
             instructor_id=str(instructor_id) if instructor_id else None,
@@ -80,18 +91,21 @@ class CoursesController(Controller):
             page=page,
             limit=min(limit, MAX_PAGE_SIZE),
         )
-        return await courses.search(uow, viewer, query)
+        body = await courses.search_body(uow, viewer, query)
+        return json_with_etag(body, request.headers.get("if-none-match"))
 
-    @get("/{course_id:uuid}", opt=_READ)
+    @get("/{course_id:uuid}", opt=_READ, responses=_cached_json(Course, "The course"))
     async def get_course(
         self,
+        request: AnyRequest,
         courses: NamedDependency[Courses],
         uow: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
         course_id: FromPath[uuid.UUID],
-    ) -> Course:
-        """One course, if the caller may see it."""
-        return await courses.get(uow, viewer, str(course_id))
+    ) -> Response[bytes]:
+        """One course, if the caller may see it; `ETag`, and 304 on `If-None-Match`."""
+        body = await courses.read(uow, viewer, str(course_id))
+        return json_with_etag(body, request.headers.get("if-none-match"))
 
     @post("/", opt=_CREATE, status_code=201)
     async def create(

@@ -7,24 +7,45 @@ see but not change is a 403.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
 
 import msgspec
 
 from schemas.courses import Course, CourseCreate, CoursePage, CourseSort, CourseStatus, CourseUpdate
 from schemas.problem import FieldError
 from server.db.queries import courses as q
-from server.db.unit import UnitOfWork
+from server.db.unit import Database, UnitOfWork
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.security.permissions import Role
 from server.services.plain_text import plain_text
+from server.services.ports import Cache
 from server.services.viewer import Viewer
 
 _SLUG_MAX = 80
 _SLUG_ATTEMPTS = 5
+CATALOGUE_TAG = "courses:catalogue"
+"""Every cached search of published courses carries it: any change a listing shows bumps it."""
+_NOT_PUBLISHED = b""
+_encoder = msgspec.json.Encoder()
+# Sees exactly the published catalogue: no course of its own, no enrollment.
+_CATALOGUE_VIEWER = Viewer(str(uuid.UUID(int=0)), Role.STUDENT)
+
+
+def course_tag(course_id: str) -> str:
+    return f"course:{course_id}"
+
+
+def invalidate_course(uow: UnitOfWork, cache: Cache, course_id: str) -> None:
+    """Once `uow` commits, drop the cached reads the course's change makes stale."""
+
+    async def invalidate() -> None:
+        await cache.invalidate((course_tag(course_id), CATALOGUE_TAG))
+
+    uow.after_commit(invalidate)
 
 
 class CourseAccess(msgspec.Struct):
@@ -39,12 +60,11 @@ class _Found(Course, kw_only=True):
     total: int
 
 
-@dataclass(frozen=True, slots=True)
-class CourseQuery:
+class CourseQuery(msgspec.Struct, frozen=True, kw_only=True):
     q: str | None = None
     category: str | None = None
     level: str | None = None
-    tags: Sequence[str] | None = None
+    tags: tuple[str, ...] | None = None
     price_min: float | None = None
     price_max: float | None = None
     instructor_id: str | None = None
@@ -121,6 +141,49 @@ def _fields(body: CourseCreate | CourseUpdate) -> dict[str, object]:
 
 
 class Courses:
+    """Reads of published courses and of the published catalogue go through the cache; a
+    viewer who may see more than the published catalogue (their own drafts, an archived
+    course they are enrolled in, an admin) is answered from the database."""
+
+    def __init__(self, database: Database, cache: Cache) -> None:
+        self._database = database
+        self._cache = cache
+
+    async def read(self, uow: UnitOfWork, viewer: Viewer, course_id: str) -> bytes:
+        """The course's JSON body as the viewer may see it."""
+        body = await self._cache.get_or_load(
+            course_tag(course_id), (course_tag(course_id),), lambda: self._load(course_id)
+        )
+        if body != _NOT_PUBLISHED:
+            return body
+        return _encoder.encode(await self.get(uow, viewer, course_id))
+
+    async def _load(self, course_id: str) -> bytes:
+        async with self._database.unit() as uow:
+            course = await self.get_published(uow, course_id)
+        return _NOT_PUBLISHED if course is None else _encoder.encode(course)
+
+    async def search_body(self, uow: UnitOfWork, viewer: Viewer, query: CourseQuery) -> bytes:
+        """A search's JSON page; cached when the viewer sees the published catalogue only."""
+        if viewer.is_admin or query.status is not None:
+            return _encoder.encode(await self.search(uow, viewer, query))
+        if await uow.value(q.SEES_BEYOND_CATALOGUE, {"viewer": viewer.user_id}):
+            return _encoder.encode(await self.search(uow, viewer, query))
+        key = (
+            "courses:search:" + hashlib.blake2b(_encoder.encode(query), digest_size=16).hexdigest()
+        )
+        return await self._cache.get_or_load(
+            key, (CATALOGUE_TAG,), lambda: self._load_search(query)
+        )
+
+    async def _load_search(self, query: CourseQuery) -> bytes:
+        async with self._database.unit() as uow:
+            return _encoder.encode(await self.search(uow, _CATALOGUE_VIEWER, query))
+
+    def changed(self, uow: UnitOfWork, course_id: str) -> None:
+        """Once `uow` commits, drop the cached reads that the course's change makes stale."""
+        invalidate_course(uow, self._cache, course_id)
+
     async def access(self, uow: UnitOfWork, viewer: Viewer, course_id: str) -> CourseAccess:
         """The course as far as the viewer may see it; 404 when they may not."""
         found = await uow.one(q.ACCESS, {"id": course_id, **viewer.visibility()}, CourseAccess)
@@ -199,6 +262,7 @@ class Courses:
     ) -> Course:
         await self.lock_for_edit(uow, viewer, course_id)
         await uow.execute(q.UPDATE, {**_fields(body), "id": course_id})
+        invalidate_course(uow, self._cache, course_id)
         return await self.get(uow, viewer, course_id)
 
     async def publish(self, uow: UnitOfWork, viewer: Viewer, course_id: str) -> Course:
@@ -207,6 +271,7 @@ class Courses:
             raise Conflict("An archived course cannot be published")
         if not await uow.execute(q.PUBLISH, {"id": course_id}):
             raise Conflict("A course needs at least one lesson to be published")
+        invalidate_course(uow, self._cache, course_id)
         return await self.get(uow, viewer, course_id)
 
     async def delete(self, uow: UnitOfWork, viewer: Viewer, course_id: str) -> str:
@@ -215,4 +280,5 @@ class Courses:
         outcome = await uow.value(q.DELETE_OR_ARCHIVE, {"id": course_id})
         if outcome is None:
             raise NotFound("Course not found")
+        invalidate_course(uow, self._cache, course_id)
         return str(outcome)

@@ -56,6 +56,8 @@ class Enrollments:
         if row is None:
             await self._courses.access(uow, viewer, course_id)
             raise Conflict("Only published courses can be enrolled in")
+        if row.created:
+            self._courses.changed(uow, course_id)
         return _enrollment(row), row.created
 
     async def drop(self, uow: UnitOfWork, viewer: Viewer, course_id: str) -> None:

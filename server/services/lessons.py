@@ -71,6 +71,7 @@ class Lessons:
             Lesson,
         )
         assert lesson is not None
+        self._courses.changed(uow, course_id)
         return lesson
 
     async def update(
@@ -97,9 +98,11 @@ class Lessons:
             Lesson,
         )
         assert lesson is not None
+        self._courses.changed(uow, course_id)
         return lesson
 
     async def delete(self, uow: UnitOfWork, viewer: Viewer, course_id: str, lesson_id: str) -> None:
         await self._courses.lock_for_edit(uow, viewer, course_id)
         if not await uow.value(q.DELETE, {"id": lesson_id, "course": course_id}):
             raise NotFound("Lesson not found")
+        self._courses.changed(uow, course_id)

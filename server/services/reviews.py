@@ -63,6 +63,7 @@ class Reviews:
         if review_id is None:
             raise Conflict("You have already reviewed this course; edit it with PUT .../mine")
         await uow.execute(q.REFRESH_RATING, {"course": course_id})
+        self._courses.changed(uow, course_id)
         return await self._get(uow, str(review_id))
 
     async def update_mine(
@@ -82,6 +83,7 @@ class Reviews:
         if review_id is None:
             raise NotFound("You have not reviewed this course")
         await uow.execute(q.REFRESH_RATING, {"course": course_id})
+        self._courses.changed(uow, course_id)
         return await self._get(uow, str(review_id))
 
     async def _get(self, uow: UnitOfWork, review_id: str) -> Review:

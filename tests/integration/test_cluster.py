@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from tests.support.accounts import login, register
 from tests.support.live_server import LiveServer
-
-
-@pytest.fixture(scope="module")
-def second_server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
-    server = LiveServer({"DATABASE_URL": database_url, "REDIS_URL": redis_url}).start()
-    yield server
-    server.stop()
 
 
 async def _refused_within(client: httpx.AsyncClient, headers: dict[str, str]) -> float:

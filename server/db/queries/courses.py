@@ -51,6 +51,17 @@ ACCESS = Statement(
     " FROM courses c WHERE c.id = %(id)s",
 )
 
+# Whether a non-admin sees a course outside the published catalogue: one they teach that is
+# not published, or one they are enrolled in that is not (an archived course).
+SEES_BEYOND_CATALOGUE = Statement(
+    "courses.sees_beyond_catalogue",
+    "SELECT EXISTS (SELECT 1 FROM courses WHERE instructor_id = %(viewer)s"
+    "   AND status <> 'published')"
+    " OR EXISTS (SELECT 1 FROM enrollments e JOIN courses c ON c.id = e.course_id"
+    "   WHERE e.user_id = %(viewer)s AND c.status <> 'published')",
+    prepare=True,
+)
+
 CREATE = Statement(
     "courses.create",
     "INSERT INTO courses (slug, title, description, category, level, price, duration, tags,"

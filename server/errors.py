@@ -9,6 +9,7 @@
      ├── Conflict                    409
      ├── PayloadTooLarge             413
      ├── UnsupportedMediaType        415
+     ├── UnprocessableContent        422
      ├── Locked                      423, with Retry-After
      ├── TooManyRequests             429, with Retry-After
      └── ServiceUnavailable          503, a dependency is down
@@ -96,6 +97,11 @@ class PayloadTooLarge(ApplicationError):
 class UnsupportedMediaType(ApplicationError):
     status = 415
     error = "Unsupported Media Type"
+
+
+class UnprocessableContent(ApplicationError):
+    status = 422
+    error = "Unprocessable Content"
 
 
 class Locked(ApplicationError):

@@ -36,6 +36,7 @@ from server.security.verified_tokens import VerifiedTokens
 from server.services.accounts import Accounts
 from server.services.auth import Authentication, AuthPolicy
 from server.services.health_report import HealthReporter
+from server.services.idempotency import IdempotencyKeys
 from server.services.revocation import Revocations
 from server.settings import Settings
 
@@ -59,6 +60,7 @@ class Runtime:
     accounts: Accounts
     auth: Authentication
     health_reporter: HealthReporter
+    idempotency_keys: IdempotencyKeys
     instance_id: str
     started_at: float
     in_flight: InFlight = field(default_factory=InFlight)
@@ -254,6 +256,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         health_reporter=HealthReporter(
             health, supervisor, instance_id=instance_id, started_at=started_at
         ),
+        idempotency_keys=IdempotencyKeys(database),
         instance_id=instance_id,
         started_at=started_at,
     )

@@ -23,6 +23,7 @@ from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.enums import MediaType
 from litestar.serialization import get_serializer
+from litestar.utils.helpers import get_enum_string_value
 
 from server.db.unit import UnitOfWork
 from server.errors import BadRequest
@@ -105,7 +106,9 @@ class Idempotency:
         status = response.status_code or handler.status_code
         if self._claim is None or not 200 <= status < 300:
             return response
-        media_type = str(response.media_type or handler.media_type or MediaType.JSON)
+        media_type = get_enum_string_value(
+            response.media_type or handler.media_type or MediaType.JSON
+        )
         encoders = {**handler.resolve_type_encoders(), **response.response_type_encoders}
         body = response.render(response.content, media_type, get_serializer(encoders))
         headers = {name: str(value) for name, value in response.headers.items()}

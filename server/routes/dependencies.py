@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from server.db.unit import UnitOfWork
 from server.http.access import Identity, identity_of
@@ -37,7 +37,9 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
         async with runtime.database.unit() as uow:
             yield uow
 
-    async def idempotency(request: Request[Any, Any, Any], uow: UnitOfWork) -> Idempotency:
+    async def idempotency(
+        request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWork]
+    ) -> Idempotency:
         return await claim_for(
             request, uow, runtime.idempotency_keys, runtime.settings.trusted_proxies
         )

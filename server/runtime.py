@@ -22,6 +22,7 @@ from actors.health import CheckResult, HealthActor
 from actors.mail import MailActor
 from actors.ratelimit.actor import RateLimitActor
 from actors.ratelimit.policy import RatePolicy
+from actors.retention import RetentionActor
 from actors.session import SessionActor
 from actors.supervisor import RestartPolicy, Strategy, Supervisor, SupervisorEscalated
 from server.db.pool import Pool, create_pool
@@ -201,9 +202,12 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         if settings.sevenp_main_pid is not None:
             os.kill(settings.sevenp_main_pid, signal.SIGTERM)
 
+    database = Database(pool, slow_query_ms=settings.slow_query_ms)
+    idempotency_keys = IdempotencyKeys(database)
+    retention = RetentionActor({"idempotency_keys": idempotency_keys.purge_expired})
     supervisor = Supervisor(
         "root",
-        [health, bus, sessions, rate_limiter, mail, *(extra_actors or [])],
+        [health, bus, sessions, rate_limiter, mail, retention, *(extra_actors or [])],
         strategy=Strategy.ONE_FOR_ONE,
         policy=RestartPolicy(max_restarts=5, within_seconds=30.0),
         on_escalate=on_escalate,
@@ -218,7 +222,6 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         max_concurrency=settings.hash_concurrency,
     )
     tokens = token_issuer(settings)
-    database = Database(pool, slow_query_ms=settings.slow_query_ms)
     revocations = Revocations(sessions)
     started_at = time.time()
     auth_policy = AuthPolicy(
@@ -256,7 +259,7 @@ def build_runtime(settings: Settings, *, extra_actors: list[Actor] | None = None
         health_reporter=HealthReporter(
             health, supervisor, instance_id=instance_id, started_at=started_at
         ),
-        idempotency_keys=IdempotencyKeys(database),
+        idempotency_keys=idempotency_keys,
         instance_id=instance_id,
         started_at=started_at,
     )

@@ -21,6 +21,7 @@ from litestar import Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from actors.retention import RetentionActor
 from server.app import create_app
 from server.db.statement import Statement
 from server.db.unit import UnitOfWork
@@ -339,7 +340,9 @@ async def test_expired_keys_are_purged_and_run_again(
             "UPDATE idempotency_keys SET expires_at = now() - interval '1 second'"
             " WHERE created_at > now() - interval '1 minute' AND status IS NOT NULL"
         )
-    assert await runtime.idempotency_keys.purge_expired() >= 1
+    retention = RetentionActor({"keys": runtime.idempotency_keys.purge_expired})
+    await retention.sweep()
+    assert retention.deleted["keys"] >= 1
     assert (
         await _count(
             database_url, "SELECT count(*) FROM idempotency_keys WHERE expires_at <= now()"

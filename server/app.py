@@ -17,6 +17,7 @@ from litestar.types import ControllerRouterHandler
 from server.errors import exception_handlers
 from server.http.compression import CompressionWhenAsked
 from server.http.gate import request_gate
+from server.http.idempotency import Replayed, replay_response
 from server.http.openapi_problems import document_problems
 from server.http.response_fields import response_fields_hook
 from server.http.strict_input import strict_input
@@ -44,7 +45,7 @@ def _cors(settings: Settings) -> CORSConfig | None:
         allow_credentials="*" not in origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
-        expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"],
+        expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After", "Idempotent-Replayed"],
         max_age=600,
     )
 
@@ -85,7 +86,10 @@ def create_app(
         dependencies=route_dependencies(runtime),
         middleware=[request_gate(runtime)],
         before_send=[response_fields_hook(runtime.rate_limits)],
-        exception_handlers=exception_handlers(expose_traces=settings.is_development),
+        exception_handlers={
+            **exception_handlers(expose_traces=settings.is_development),
+            Replayed: replay_response,
+        },
         cors_config=_cors(settings),
         compression_config=CompressionConfig(
             backend="brotli",

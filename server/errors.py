@@ -10,6 +10,7 @@
      ├── PayloadTooLarge             413
      ├── UriTooLong                  414
      ├── UnsupportedMediaType        415
+     ├── UnprocessableContent        422
      ├── Locked                      423, with Retry-After
      ├── TooManyRequests             429, with Retry-After
      ├── HeaderFieldsTooLarge        431
@@ -106,6 +107,11 @@ class UriTooLong(ApplicationError):
 class UnsupportedMediaType(ApplicationError):
     status = 415
     error = "Unsupported Media Type"
+
+
+class UnprocessableContent(ApplicationError):
+    status = 422
+    error = "Unprocessable Content"
 
 
 class Locked(ApplicationError):

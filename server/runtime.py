@@ -23,6 +23,7 @@ from actors.health import CheckResult, HealthActor
 from actors.mail import MailActor
 from actors.ratelimit.actor import RateLimitActor
 from actors.ratelimit.policy import RatePolicy
+from actors.retention import RetentionActor
 from actors.session import SessionActor
 from actors.supervisor import RestartPolicy, Strategy, Supervisor, SupervisorEscalated
 from server.db.outbox import PostgresOutbox
@@ -42,6 +43,7 @@ from server.services.course_analytics import CourseAnalyticsReader
 from server.services.courses import Courses
 from server.services.enrollments import Enrollments
 from server.services.health_report import HealthReporter
+from server.services.idempotency import IdempotencyKeys
 from server.services.lessons import Lessons
 from server.services.reviews import Reviews
 from server.services.revocation import Revocations
@@ -73,6 +75,7 @@ class Runtime:
     enrollments: Enrollments
     reviews: Reviews
     course_analytics: CourseAnalyticsReader
+    idempotency_keys: IdempotencyKeys
     instance_id: str
     started_at: float
     in_flight: InFlight = field(default_factory=InFlight)
@@ -229,9 +232,12 @@ def build_runtime(
         if main_pid is not None:
             os.kill(main_pid, signal.SIGTERM)
 
+    database = Database(pool, slow_query_ms=settings.slow_query_ms)
+    idempotency_keys = IdempotencyKeys(database)
+    retention = RetentionActor({"idempotency_keys": idempotency_keys.purge_expired})
     supervisor = Supervisor(
         "root",
-        [health, bus, sessions, rate_limiter, cache, mail, *(extra_actors or [])],
+        [health, bus, sessions, rate_limiter, cache, mail, retention, *(extra_actors or [])],
         strategy=Strategy.ONE_FOR_ONE,
         policy=RestartPolicy(max_restarts=5, within_seconds=30.0),
         on_escalate=on_escalate,
@@ -283,6 +289,7 @@ def build_runtime(
         enrollments=Enrollments(courses),
         reviews=Reviews(courses),
         course_analytics=CourseAnalyticsReader(courses),
+        idempotency_keys=idempotency_keys,
         instance_id=instance_id,
         started_at=started_at,
     )

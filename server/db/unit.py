@@ -4,12 +4,14 @@
         user = await uow.one(users.GET, {"id": user_id}, User)
         await uow.execute(audit.RECORD, {...})
         uow.after_commit(announce)          # runs once the transaction has committed
+        uow.after_rollback(release)         # runs once it has rolled back (or never began)
 
 A unit takes a connection from the pool at its first statement (a unit that runs none
 costs nothing), runs every statement in one transaction, commits when the block ends and
 rolls back when it raises. Work that must follow a commit (announcing a revocation,
-waking the mail actor, invalidating cache tags) is registered with `after_commit` and runs
-shielded from cancellation, so a client hanging up cannot lose it.
+waking the mail actor, invalidating cache tags) is registered with `after_commit`, work that
+must follow a failure (releasing an idempotency key) with `after_rollback`; both run
+shielded from cancellation, so a client hanging up cannot lose them.
 
 `database.unit(autocommit=True)` runs each statement on its own instead, without the
 BEGIN and COMMIT round trips: for the actors' single statements, whose effect must not
@@ -45,7 +47,7 @@ _AFTER_COMMIT_SECONDS = 5.0
 class UnitOfWork:
     """Statements of one transaction; see the module docstring."""
 
-    __slots__ = ("_after", "_autocommit", "_conn", "_database", "_stack")
+    __slots__ = ("_after", "_after_rollback", "_autocommit", "_conn", "_database", "_stack")
 
     def __init__(self, database: Database, stack: AsyncExitStack, *, autocommit: bool) -> None:
         self._database = database
@@ -53,6 +55,7 @@ class UnitOfWork:
         self._autocommit = autocommit
         self._conn: AsyncConnection[TupleRow] | None = None
         self._after: list[AfterCommit] = []
+        self._after_rollback: list[AfterCommit] = []
 
     async def _connection(self) -> AsyncConnection[TupleRow]:
         if self._conn is None:
@@ -96,14 +99,27 @@ class UnitOfWork:
     def after_commit(self, action: AfterCommit) -> None:
         self._after.append(action)
 
+    def after_rollback(self, action: AfterCommit) -> None:
+        self._after_rollback.append(action)
+
     async def _run_after_commit(self) -> None:
         actions, self._after = self._after, []
-        with anyio.CancelScope(shield=True), anyio.move_on_after(_AFTER_COMMIT_SECONDS):
-            for action in actions:
-                try:
-                    await action()
-                except Exception:
-                    logger.exception("after-commit action failed")
+        self._after_rollback = []
+        await _run_shielded(actions)
+
+    async def _run_after_rollback(self) -> None:
+        actions, self._after_rollback = self._after_rollback, []
+        self._after = []
+        await _run_shielded(actions)
+
+
+async def _run_shielded(actions: list[AfterCommit]) -> None:
+    with anyio.CancelScope(shield=True), anyio.move_on_after(_AFTER_COMMIT_SECONDS):
+        for action in actions:
+            try:
+                await action()
+            except Exception:
+                logger.exception("an action after the unit ended failed")
 
 
 class Database:
@@ -115,9 +131,14 @@ class Database:
 
     @asynccontextmanager
     async def unit(self, *, autocommit: bool = False) -> AsyncIterator[UnitOfWork]:
-        async with AsyncExitStack() as stack:
-            uow = UnitOfWork(self, stack, autocommit=autocommit)
-            yield uow
+        stack = AsyncExitStack()
+        uow = UnitOfWork(self, stack, autocommit=autocommit)
+        try:
+            async with stack:
+                yield uow
+        except BaseException:
+            await uow._run_after_rollback()
+            raise
         await uow._run_after_commit()
 
     def timed(self, statement: Statement, started: float) -> None:

@@ -28,6 +28,7 @@ from server.db.unit import UnitOfWork
 from server.errors import Unauthorized
 from server.http.access import ACCESS_COOKIE, REFRESH_COOKIE, Identity
 from server.http.client import client_address
+from server.http.idempotency import Idempotency
 from server.security.permissions import Role
 from server.security.tokens import TokenIssuer
 from server.services.auth import Authentication, ClientInfo, IssuedTokens
@@ -106,6 +107,7 @@ class AuthController(Controller):
         uow: NamedDependency[UnitOfWork],
         settings: NamedDependency[Settings],
         tokens: NamedDependency[TokenIssuer],
+        idempotency: NamedDependency[Idempotency],
         data: JSONBody[RegisterRequest],
     ) -> Response[AuthResult]:
         """Create an account.
@@ -121,7 +123,9 @@ class AuthController(Controller):
             last_name=data.last_name,
             client=_client(request, settings),
         )
-        return _CookieJar(settings, tokens, auth).signed_in(issued, status_code=201)
+        return await idempotency.keep(
+            _CookieJar(settings, tokens, auth).signed_in(issued, status_code=201)
+        )
 
     @post("/login", opt={"public": True, "rate_limit": "auth"}, status_code=200)
     async def login(

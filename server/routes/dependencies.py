@@ -1,7 +1,8 @@
 """What route handlers may ask for by name, provided by Litestar's dependency injection.
 
 A handler declares `uow: UnitOfWork`, `identity: Identity`, `accounts: Accounts`, ... and
-receives them; nothing else of the runtime is reachable from a route. `uow` is the
+receives them (`idempotency: Idempotency` on POSTs that create something, see
+`server.http.idempotency`); nothing else of the runtime is reachable from a route. `uow` is the
 request's unit of work: it takes a connection only at its first statement, commits after
 the handler returns and before the response is sent, and rolls back when the handler raises.
 """
@@ -12,10 +13,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from server.db.unit import UnitOfWork
 from server.http.access import Identity, identity_of
+from server.http.idempotency import Idempotency, claim_for
 from server.runtime import Runtime
 from server.services.viewer import Viewer
 
@@ -41,10 +43,18 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
         async with runtime.database.unit() as uow:
             yield uow
 
+    async def idempotency(
+        request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWork]
+    ) -> Idempotency:
+        return await claim_for(
+            request, uow, runtime.idempotency_keys, runtime.settings.trusted_proxies
+        )
+
     return {
         "uow": Provide(unit_of_work),
         "identity": Provide(_identity),
         "viewer": Provide(_viewer),
+        "idempotency": Provide(idempotency),
         "settings": _constant(runtime.settings),
         "tokens": _constant(runtime.tokens),
         "accounts": _constant(runtime.accounts),

@@ -22,6 +22,7 @@ from schemas.courses import (
     LessonUpdate,
 )
 from server.db.unit import UnitOfWork
+from server.http.idempotency import Idempotency
 from server.security.permissions import Permission, Role
 from server.services.enrollments import Enrollments
 from server.services.lessons import Lessons
@@ -42,6 +43,7 @@ class EnrollmentsController(Controller):
         enrollments: NamedDependency[Enrollments],
         uow: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
+        idempotency: NamedDependency[Idempotency],
         course_id: FromPath[uuid.UUID],
         data: JSONBody[EnrollRequest | None] = None,
     ) -> Response[Enrollment]:
@@ -49,7 +51,7 @@ class EnrollmentsController(Controller):
         enrollment, created = await enrollments.enroll(
             uow, viewer, str(course_id), data or EnrollRequest()
         )
-        return Response(enrollment, status_code=201 if created else 200)
+        return await idempotency.keep(Response(enrollment, status_code=201 if created else 200))
 
     @delete("/enroll", opt=_STUDENT, status_code=HTTP_204_NO_CONTENT)
     async def drop(
@@ -112,11 +114,12 @@ class LessonsController(Controller):
         lessons: NamedDependency[Lessons],
         uow: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
+        idempotency: NamedDependency[Idempotency],
         course_id: FromPath[uuid.UUID],
         data: JSONBody[LessonCreate],
-    ) -> Lesson:
+    ) -> Response[Lesson]:
         """Add a lesson, at the end or at `position` (later lessons move down)."""
-        return await lessons.create(uow, viewer, str(course_id), data)
+        return await idempotency.keep(await lessons.create(uow, viewer, str(course_id), data))
 
     @put("/{lesson_id:uuid}", opt=_UPDATE)
     async def update_lesson(

@@ -24,6 +24,7 @@ from schemas.courses import (
 )
 from server.db.unit import UnitOfWork
 from server.http.etag import json_with_etag
+from server.http.idempotency import Idempotency
 from server.security.permissions import Permission
 from server.services.course_analytics import CourseAnalyticsReader
 from server.services.courses import CourseQuery, Courses
@@ -113,10 +114,11 @@ class CoursesController(Controller):
         courses: NamedDependency[Courses],
         uow: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
+        idempotency: NamedDependency[Idempotency],
         data: JSONBody[CourseCreate],
-    ) -> Course:
-        """Create a draft course taught by the caller."""
-        return await courses.create(uow, viewer, data)
+    ) -> Response[Course]:
+        """Create a draft course taught by the caller; `Idempotency-Key` makes it retry-safe."""
+        return await idempotency.keep(await courses.create(uow, viewer, data))
 
     @put("/{course_id:uuid}", opt=_UPDATE)
     async def update(

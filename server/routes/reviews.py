@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from schemas.base import MAX_PAGE_SIZE
 from schemas.courses import Review, ReviewCreate, ReviewPage, ReviewUpdate
 from server.db.unit import UnitOfWork
+from server.http.idempotency import Idempotency
 from server.security.permissions import Permission, Role
 from server.services.reviews import Reviews
 from server.services.viewer import Viewer
@@ -45,11 +46,12 @@ class ReviewsController(Controller):
         reviews: NamedDependency[Reviews],
         uow: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
+        idempotency: NamedDependency[Idempotency],
         course_id: FromPath[uuid.UUID],
         data: JSONBody[ReviewCreate],
-    ) -> Review:
+    ) -> Response[Review]:
         """Review a course one is enrolled in; one review per student and course."""
-        return await reviews.create(uow, viewer, str(course_id), data)
+        return await idempotency.keep(await reviews.create(uow, viewer, str(course_id), data))
 
     @put("/mine", opt=_STUDENT)
     async def update_my_review(

@@ -98,9 +98,9 @@ def answer_error(question: GradableQuestion, value: AnswerValue) -> str | None:
         return None
     match question.type:
         case "single_choice":
-            if isinstance(value, int) and not isinstance(value, bool):
-                if 0 <= value < len(question.options or ()):
-                    return None
+            is_index = isinstance(value, int) and not isinstance(value, bool)
+            if is_index and 0 <= value < len(question.options or ()):  # type: ignore[operator]
+                return None
             return "An option index"
         case "multiple_choice":
             count = len(question.options or ())
@@ -111,10 +111,8 @@ def answer_error(question: GradableQuestion, value: AnswerValue) -> str | None:
         case "true_false":
             return None if isinstance(value, bool) else "true or false"
         case "numeric":
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                if math.isfinite(value):
-                    return None
-            return "A number"
+            is_number = isinstance(value, int | float) and not isinstance(value, bool)
+            return None if is_number and math.isfinite(value) else "A number"  # type: ignore[arg-type]
         case _:
             if not isinstance(value, str):
                 return "Text"

@@ -38,15 +38,19 @@ from server.security.passwords import password_hasher
 from server.security.tokens import TokenIssuer
 from server.security.verified_tokens import VerifiedTokens
 from server.services.accounts import Accounts
+from server.services.assessments import Assessments
 from server.services.auth import Authentication, AuthPolicy
 from server.services.course_analytics import CourseAnalyticsReader
 from server.services.courses import Courses
 from server.services.enrollments import Enrollments
+from server.services.gradebook import Gradebooks
+from server.services.grades import Grades
 from server.services.health_report import HealthReporter
 from server.services.idempotency import IdempotencyKeys
 from server.services.lessons import Lessons
 from server.services.reviews import Reviews
 from server.services.revocation import Revocations
+from server.services.submissions import Submissions
 from server.settings import Settings
 
 logger = logging.getLogger("sevenp.runtime")
@@ -75,6 +79,10 @@ class Runtime:
     enrollments: Enrollments
     reviews: Reviews
     course_analytics: CourseAnalyticsReader
+    assessments: Assessments
+    submissions: Submissions
+    grades: Grades
+    gradebooks: Gradebooks
     idempotency_keys: IdempotencyKeys
     instance_id: str
     started_at: float
@@ -248,6 +256,9 @@ def build_runtime(
     revocations = Revocations(sessions)
     started_at = time.time()
     courses = Courses(database, cache)
+    enrollments = Enrollments(courses)
+    assessments = Assessments(courses)
+    submissions = Submissions(courses, assessments, enrollments)
     auth_policy = AuthPolicy(
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         refresh_ttl_remember_seconds=settings.refresh_token_remember_ttl_seconds,
@@ -286,9 +297,13 @@ def build_runtime(
         ),
         courses=courses,
         lessons=Lessons(courses),
-        enrollments=Enrollments(courses),
+        enrollments=enrollments,
         reviews=Reviews(courses),
         course_analytics=CourseAnalyticsReader(courses),
+        assessments=assessments,
+        submissions=submissions,
+        grades=Grades(assessments, submissions),
+        gradebooks=Gradebooks(courses),
         idempotency_keys=idempotency_keys,
         instance_id=instance_id,
         started_at=started_at,

@@ -65,5 +65,9 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
         "enrollments": _constant(runtime.enrollments),
         "reviews": _constant(runtime.reviews),
         "course_analytics": _constant(runtime.course_analytics),
+        "assessments": _constant(runtime.assessments),
+        "submissions": _constant(runtime.submissions),
+        "grades": _constant(runtime.grades),
+        "gradebooks": _constant(runtime.gradebooks),
         "cache": _constant(runtime.cache),
     }

@@ -25,6 +25,7 @@ class _Locked(msgspec.Struct):
     id: str
     status: str
     lesson_exists: bool
+    lesson_gated: bool
 
 
 class _Student(CourseStudent, kw_only=True):
@@ -85,6 +86,25 @@ class Enrollments:
             raise Forbidden("Enroll in the course to complete its lessons")
         if not locked.lesson_exists:
             raise NotFound("Lesson not found")
+        if locked.lesson_gated:
+            raise Conflict("This lesson is completed by passing its assessment")
+        return await self._complete(uow, viewer.user_id, locked, course_id, lesson_id)
+
+    async def complete_passed_lesson(
+        self, uow: UnitOfWork, user_id: str, course_id: str, lesson_id: str
+    ) -> None:
+        """Complete the lesson whose assessment the student has just passed."""
+        locked = await uow.one(
+            q.LOCK_FOR_PROGRESS,
+            {"user": user_id, "course": course_id, "lesson": lesson_id},
+            _Locked,
+        )
+        if locked is not None and locked.status != "dropped" and locked.lesson_exists:
+            await self._complete(uow, user_id, locked, course_id, lesson_id)
+
+    async def _complete(
+        self, uow: UnitOfWork, user_id: str, locked: _Locked, course_id: str, lesson_id: str
+    ) -> Enrollment:
         enrollment = await uow.one(
             q.COMPLETE_LESSON,
             {"enrollment": locked.id, "lesson": lesson_id, "course": course_id},
@@ -92,7 +112,7 @@ class Enrollments:
         )
         assert enrollment is not None
         if enrollment.status == "completed" and locked.status != "completed":
-            await uow.execute(q.AWARD_COMPLETIONS, {"user": viewer.user_id})
+            await uow.execute(q.AWARD_COMPLETIONS, {"user": user_id})
         return enrollment
 
     async def students(

@@ -53,7 +53,9 @@ LOCK_FOR_PROGRESS = Statement(
     "enrollments.lock_for_progress",
     "SELECT e.id::text AS id, e.status,"
     " EXISTS (SELECT 1 FROM lessons l WHERE l.id = %(lesson)s AND l.course_id = %(course)s)"
-    "   AS lesson_exists"
+    "   AS lesson_exists,"
+    " EXISTS (SELECT 1 FROM assessments a WHERE a.lesson_id = %(lesson)s AND a.published)"
+    "   AS lesson_gated"
     " FROM enrollments e WHERE e.user_id = %(user)s AND e.course_id = %(course)s"
     " FOR UPDATE OF e",
 )

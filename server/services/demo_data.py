@@ -1,5 +1,6 @@
 """A realistic demo data set: teachers, students, courses with lessons, enrollments with
-progress, and reviews, made in batches of set-based statements (seconds for the default).
+progress, reviews, a quiz per course and graded submissions, made in batches of set-based
+statements (seconds for the default).
 
 Every account of a run shares one password, hashed once; `DemoSizes` sets how much is made.
 """
@@ -27,6 +28,7 @@ class DemoSizes:
     enrollments_per_student: int = 4
     published_share: float = 0.9
     review_share: float = 0.4
+    submission_share: float = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,7 @@ Advance = Callable[[str, int], None]
 
 def work_units(sizes: DemoSizes) -> int:
     """How many units `seed_demo` reports in all, for a progress bar's total."""
-    return sizes.teachers + sizes.students + 2 * sizes.courses + sizes.students + 3
+    return sizes.teachers + sizes.students + 3 * sizes.courses + sizes.students + 4
 
 
 async def seed_demo(
@@ -95,6 +97,13 @@ async def seed_demo(
     async with database.unit() as uow:
         await uow.execute(q.REVIEWS, {"run": run, "share": sizes.review_share})
     advance("reviews", 1)
+    for done in range(0, sizes.courses, _BATCH):
+        async with database.unit() as uow:
+            await uow.execute(q.ASSESSMENTS, {"run": run, "batch": _BATCH})
+        advance("assessments", min(_BATCH, sizes.courses - done))
+    async with database.unit() as uow:
+        await uow.execute(q.SUBMISSIONS, {"run": run, "share": sizes.submission_share})
+    advance("submissions", 1)
     return DemoRun(
         run=run,
         password=DEMO_PASSWORD,

@@ -47,3 +47,13 @@ def test_seed_demo_makes_a_consistent_data_set(database_url: str) -> None:
         assert students[0] == 40
         assert 0 < students[1] <= 120
         assert students[2]
+        graded = conn.execute(
+            "SELECT count(DISTINCT a.id), count(s.id), bool_and(s.score BETWEEN 0 AND s.max_score)"
+            " FROM assessments a JOIN courses c ON c.id = a.course_id"
+            " LEFT JOIN submissions s ON s.assessment_id = a.id WHERE c.slug LIKE %s",
+            (f"demo-{run}-%",),
+        ).fetchone()
+        assert graded is not None
+        assert graded[0] == 30
+        assert graded[1] > 0
+        assert graded[2]

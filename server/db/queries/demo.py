@@ -135,3 +135,39 @@ REVIEWS = Statement(
     "   GROUP BY course_id) s"
     " WHERE c.id = s.course_id",
 )
+
+# One published quiz of five auto-graded single-choice questions per course of the batch.
+ASSESSMENTS = Statement(
+    "demo.assessments",
+    "WITH c AS (SELECT id FROM courses WHERE slug LIKE format('demo-%%s-%%%%', %(run)s::text)"
+    "   AND NOT EXISTS (SELECT 1 FROM assessments a WHERE a.course_id = courses.id)"
+    "   ORDER BY slug LIMIT %(batch)s),"
+    " a AS (INSERT INTO assessments (course_id, title, kind, max_attempts, scoring_policy,"
+    "   passing_percent, published, max_score)"
+    "   SELECT id, 'Check your understanding', 'quiz', 2,"
+    "   (ARRAY['highest','latest','average','first'])[1 + floor(random() * 4)::int], 60,"
+    "   true, 10 FROM c RETURNING id),"
+    " q AS (INSERT INTO questions (assessment_id, position, type, prompt, points, options)"
+    "   SELECT a.id, p, 'single_choice', format('Question %%s', p), 2,"
+    "   ARRAY['first', 'second', 'third', 'fourth']"
+    "   FROM a CROSS JOIN generate_series(1, 5) AS p RETURNING id)"
+    " INSERT INTO answer_keys (question_id, key)"
+    " SELECT id, jsonb_build_object('correct', floor(random() * 4)::int) FROM q",
+)
+
+# An attempt and its graded submission for a share of the run's enrollments.
+SUBMISSIONS = Statement(
+    "demo.submissions",
+    "WITH e AS (SELECT e.id AS enrollment_id, e.user_id, a.id AS assessment_id"
+    "   FROM enrollments e JOIN users u ON u.id = e.user_id"
+    "   JOIN assessments a ON a.course_id = e.course_id"
+    "   WHERE u.email LIKE format('student-%%s-%%%%', %(run)s::text) AND random() < %(share)s),"
+    " t AS (INSERT INTO attempts (assessment_id, enrollment_id, user_id, number, submitted_at)"
+    "   SELECT assessment_id, enrollment_id, user_id, 1, now() - random() * interval '20 days'"
+    "   FROM e RETURNING id, assessment_id, enrollment_id, user_id, submitted_at)"
+    " INSERT INTO submissions (attempt_id, assessment_id, enrollment_id, user_id,"
+    "   attempt_number, submitted_at, max_score, raw_score, score, status, graded_at)"
+    " SELECT t.id, t.assessment_id, t.enrollment_id, t.user_id, 1, t.submitted_at, 10, s.score,"
+    "   s.score, 'graded', t.submitted_at"
+    " FROM t, LATERAL (SELECT 2 * floor(random() * 6)::int AS score, t.id AS attempt) s",
+)

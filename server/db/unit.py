@@ -47,7 +47,15 @@ _AFTER_COMMIT_SECONDS = 5.0
 class UnitOfWork:
     """Statements of one transaction; see the module docstring."""
 
-    __slots__ = ("_after", "_after_rollback", "_autocommit", "_conn", "_database", "_stack")
+    __slots__ = (
+        "_after",
+        "_after_rollback",
+        "_autocommit",
+        "_conn",
+        "_database",
+        "_stack",
+        "statements",
+    )
 
     def __init__(self, database: Database, stack: AsyncExitStack, *, autocommit: bool) -> None:
         self._database = database
@@ -56,6 +64,8 @@ class UnitOfWork:
         self._conn: AsyncConnection[TupleRow] | None = None
         self._after: list[AfterCommit] = []
         self._after_rollback: list[AfterCommit] = []
+        self.statements: list[str] = []
+        """The names of the statements run so far, in order."""
 
     async def _connection(self) -> AsyncConnection[TupleRow]:
         if self._conn is None:
@@ -90,6 +100,7 @@ class UnitOfWork:
         self, statement: Statement, params: Params, rows: AsyncRowFactory[R]
     ) -> AsyncIterator[AsyncCursor[R]]:
         conn = await self._connection()
+        self.statements.append(statement.name)
         started = time.perf_counter()
         async with conn.cursor(row_factory=rows) as cur:
             await cur.execute(statement.sql, params, prepare=statement.prepare)

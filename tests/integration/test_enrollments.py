@@ -205,3 +205,16 @@ async def test_the_instructor_sees_students_and_analytics(
     assert figures["averageProgress"] == pytest.approx(33.33)
     assert sum(day["count"] for day in figures["enrollmentsByDay"]) == 3
     assert len(figures["enrollmentsByDay"]) == 30
+
+
+async def test_an_achievement_is_awarded_once_under_concurrent_events(
+    http: httpx.AsyncClient, teacher: Account
+) -> None:
+    courses = [(await published_course(http, teacher, lessons=1))[0] for _ in range(5)]
+    student = await register(http)
+    answers = await asyncio.gather(
+        *(http.post(f"/api/courses/{c['id']}/enroll", headers=student.auth) for c in courses)
+    )
+    assert [a.status_code for a in answers] == [201] * 5
+    achievements = (await http.get("/api/users/achievements", headers=student.auth)).json()
+    assert [a["title"] for a in achievements["items"]] == ["First steps"]

@@ -178,6 +178,8 @@ class RateLimitActor(Actor):
             self._counts["flush_failures"] += 1
             self._link_lost(exc)
             return
+        if backlogs is None:
+            return  # nothing was sent, so nothing was learnt about the link
         self._link_back()
         for name, by_key in backlogs.items():
             policy = self._policies.get(name)

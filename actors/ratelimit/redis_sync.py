@@ -273,7 +273,7 @@ class GlobalBudgetSync:
         else:
             log.refunded.extend([key] * -units)
 
-    async def flush(self, client: Redis) -> dict[str, dict[str, float]]:
+    async def flush(self, client: Redis) -> dict[str, dict[str, float]] | None:
         """Charge pending units to Redis in one round trip; return each key's cluster backlog.
 
         The result maps a policy name to each key's backlog in units -- the cluster's plus this
@@ -284,6 +284,7 @@ class GlobalBudgetSync:
         left out: its backlog is this instance's own units, which its store already holds
         (counted from when they were admitted, not from the flush, so merging would only
         overstate it). On a single instance, or for clients one instance serves, most keys are.
+        None when there was nothing to send: no round trip was made.
         On error the batch is dropped and the error propagates.
         """
         batches: list[tuple[str, int, list[str]]] = []
@@ -295,7 +296,7 @@ class GlobalBudgetSync:
             if len(ones) < len(net):
                 batches.extend(_by_units(name, net))
         if not batches:
-            return {}
+            return None
         now_arg = "" if self._clock is None else str(round(self._clock() * US_PER_SECOND))
         try:
             replies = await self._charge(client, batches, now_arg)

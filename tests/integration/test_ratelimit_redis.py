@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from actors.ratelimit.actor import RateLimitActor
 from actors.ratelimit.gcra import GcraStore
 from actors.ratelimit.policy import API, AUTH, RatePolicy
 from actors.ratelimit.redis_sync import (
@@ -26,6 +27,7 @@ from actors.ratelimit.redis_sync import (
     quiet_hold,
     redis_key,
 )
+from tests.support.services import free_port, redis_server_process
 
 IP = "203.0.113.7"
 UNUSED_PORT_URL = "redis://127.0.0.1:1/0"
@@ -146,7 +148,7 @@ async def test_flush_returns_the_cluster_backlog(client: Redis, prefix: str) -> 
     # The busy key's TAT, and the set lives as long as its last TAT.
     assert await client.zscore(budget_key(prefix, API), IP) is not None
     assert 0 < await client.pttl(budget_key(prefix, API)) <= 2_400
-    assert await first.flush(client) == {}
+    assert await first.flush(client) is None  # nothing to send
 
 
 async def test_a_flush_split_over_several_scripts_answers_every_key(
@@ -206,7 +208,7 @@ async def test_other_instances_units_reach_the_local_store(client: Redis, prefix
         for _ in range(units):
             assert store.check(API, IP).allowed
             sync.record(API, IP)
-        for backlogs in (await sync.flush(client)).values():
+        for backlogs in (await sync.flush(client) or {}).values():
             store.merge_remote(API, backlogs)
     assert [store.peek(API, IP).remaining for store in stores] == [40, 39]
 
@@ -216,7 +218,7 @@ async def test_flush_without_net_units_does_no_io() -> None:
     sync.record(API, IP, 1)
     sync.record(API, IP, -1)
     async with Redis.from_url(UNUSED_PORT_URL) as unreachable:
-        assert await sync.flush(unreachable) == {}
+        assert await sync.flush(unreachable) is None
 
 
 async def test_failed_flush_raises_and_drops_its_batch() -> None:
@@ -262,7 +264,7 @@ async def test_three_instances_in_real_time_stay_within_the_bound(
                 while True:
                     started = time.monotonic()
                     flush_starts[index].append(started)
-                    for backlogs in (await sync.flush(client)).values():
+                    for backlogs in (await sync.flush(client) or {}).values():
                         store.merge_remote(BURSTY, backlogs)
                     round_trips.append(time.monotonic() - started)
                     await anyio.sleep(max(0.0, period - (time.monotonic() - started)))
@@ -326,7 +328,7 @@ async def simulate(
                         admitted.append(clock.now)
                 for store, sync, phase in zip(stores, syncs, phases, strict=True):
                     if step % FLUSH_EVERY == phase:
-                        for backlogs in (await sync.flush(client)).values():
+                        for backlogs in (await sync.flush(client) or {}).values():
                             store.merge_remote(policy, backlogs)
     finally:
         await delete_prefixed(url, prefix)
@@ -416,3 +418,36 @@ async def test_held_quiet_units_stay_within_the_bound(
     )
     bound = over_admission_bound(3, QUIET, 2 * (hold + 1) * flush_seconds)
     assert worst_excess(admitted, QUIET.limit, QUIET.emission_interval) <= bound + 1e-9
+
+
+async def test_only_a_round_trip_brings_the_link_back() -> None:
+    """Flushes with nothing to send (here a unit and its refund) never mark Redis reachable:
+    the actor stays degraded while Redis is down, and is synced again once a heartbeat gets
+    through."""
+    port = free_port()
+    login = RatePolicy("login", 3, 900, strict=True)
+    with redis_server_process(port) as url:
+        client = Redis.from_url(url, socket_connect_timeout=0.2)
+        actor = RateLimitActor(
+            redis=client, instance_id="test", flush_seconds=0.01, redis_timeout=0.5
+        )
+        modes: list[bool] = []
+        actor.on_change = lambda: modes.append(actor.degraded)
+        assert (await actor.check(login, IP)).allowed  # a round trip: the link is up
+        assert actor.check_local(API, IP).allowed
+        await actor.refund(API, IP)
+    try:
+        assert (await actor.check(login, IP)).allowed  # decided locally: Redis is gone
+        assert modes == [True]
+        async with anyio.create_task_group() as tg:
+            await tg.start(actor.run)
+            await anyio.sleep(0.3)  # thirty flushes
+            assert modes == [True]
+            with redis_server_process(port):
+                with anyio.fail_after(10):
+                    while actor.degraded:
+                        await anyio.sleep(0.01)
+                tg.cancel_scope.cancel()
+        assert modes == [True, False]
+    finally:
+        await client.aclose()

@@ -36,11 +36,6 @@ def policy_item(policy: RatePolicy) -> str:
     return f"{sf_string(policy.name)};q={policy.limit};w={_seconds(policy.window_seconds)}"
 
 
-def remaining_template(policy: RatePolicy) -> bytes:
-    """`remaining_item` of an allowed request as a bytes template taking (remaining, reset)."""
-    return sf_string(policy.name).encode() + b";r=%d;t=%d"
-
-
 def remaining_item(policy: RatePolicy, decision: Decision) -> str:
     """One policy's member of the RateLimit list, for this decision."""
     reset = (

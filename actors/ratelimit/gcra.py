@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import tracemalloc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from itertools import islice
+from typing import NamedTuple
 
 from actors.ratelimit.policy import GENERAL, RatePolicy
 
 NS_PER_SECOND = 1_000_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """Outcome of one rate-limit check.
 
     `remaining`: units that could be admitted right now; `reset_after`: seconds until the bucket
@@ -55,15 +54,13 @@ def interval_ticks(policy: RatePolicy, ticks_per_second: int) -> int:
 def decision_from_backlog(
     limit: int, interval: int, backlog: int, allowed: bool, cost: int, ticks_per_second: int
 ) -> Decision:
-    """The Decision for a backlog TAT - now, in ticks (after the request if allowed)."""
+    """The Decision for a backlog TAT - now >= 0, in ticks (after the request if allowed)."""
     burst = limit * interval
-    backlog = max(0, backlog)
-    remaining = min(limit, max(0, (burst - backlog) // interval))
-    reset_after = backlog / ticks_per_second
     if allowed:
-        return Decision(True, limit, remaining, reset_after, 0.0)
+        return Decision(True, limit, (burst - backlog) // interval, backlog / ticks_per_second, 0.0)
+    remaining = max(0, (burst - backlog) // interval)
     retry_after = (backlog + cost * interval - burst) / ticks_per_second
-    return Decision(False, limit, remaining, reset_after, retry_after)
+    return Decision(False, limit, remaining, backlog / ticks_per_second, retry_after)
 
 
 class _Table:

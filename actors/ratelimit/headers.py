@@ -8,12 +8,14 @@ equals Retry-After, as the draft recommends; otherwise it is the time until the 
 
 from __future__ import annotations
 
+import functools
 import math
 
 from actors.ratelimit.gcra import Decision
 from actors.ratelimit.policy import RatePolicy
 
 
+@functools.lru_cache(maxsize=64)
 def sf_string(value: str) -> str:
     if not value.isascii() or not value.isprintable():
         raise ValueError(f"not representable as an sf-string: {value!r}")

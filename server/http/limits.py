@@ -104,9 +104,13 @@ class RateLimits:
     async def enforce(
         self, plan: RoutePlan, policies: tuple[RatePolicy, ...], key: str, outcomes: list[Outcome]
     ) -> None:
-        """Decide each policy for `key`, recording the outcomes; 429 at the first refusal."""
+        """Decide each policy for `key`, recording the outcomes; 429 at the first refusal.
+        Strict policies are decided in Redis, the others in process."""
         for policy in policies:
-            decision = await self.actor.check(policy, key)
+            if policy.strict:
+                decision = await self.actor.check(policy, key)
+            else:
+                decision = self.actor.check_local(policy, key)
             outcomes.append((policy, key, decision))
             if not decision.allowed:
                 raise refused(plan.policy_field, outcomes)

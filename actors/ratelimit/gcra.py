@@ -6,11 +6,12 @@ store keeps a theoretical arrival time TAT; a request of `cost` units at `now` i
 max(TAT, now) + cost * I - now <= B, and TAT then becomes that value.
 
 Guarantee: the units admitted for one key at times within any closed interval [a, b] total at
-most limit + floor((b - a) / I): a full burst at once, then one unit per I. Proof: every
-admission at t sets TAT to at least t plus I per unit it admits, and never lowers it, so after
-the last admission in [a, b], at some t <= b, TAT >= a + n * I for the n units admitted since a;
-that admission needed TAT - t <= B, so n * I <= B + t - a <= limit * I + (b - a). Refunds give
-units back, so the bound holds for the units kept.
+most limit + floor((b - a) / I): a full burst at once, then one unit per I. Proof: an admission
+at t sets TAT to max(TAT, t) plus I per unit, and nothing lowers it but a refund (merges only
+raise it), so after the n units admitted in [a, b], the last at t <= b, TAT >= a + n * I; that
+admission needed TAT - t <= B = limit * I, hence n <= limit + (b - a) / I. Refunds give units
+back, so the bound is on the units kept; it holds while the key is not evicted at the cap
+(below), and dropping a full bucket changes nothing, since an absent key decides as TAT = now.
 
 Memory is bounded. A key whose TAT <= now is a full bucket, the same as an absent key, so
 `sweep()` drops it once it has been full for `keep_full_seconds` (a client back soon updates its
@@ -22,6 +23,7 @@ again on every use, so its oldest keys are at its front.
 
 from __future__ import annotations
 
+import time
 import tracemalloc
 from collections.abc import Callable, Mapping
 from itertools import islice
@@ -87,7 +89,9 @@ class GcraStore:
     ) -> None:
         if max_keys < 1:
             raise ValueError(f"max_keys must be >= 1: {max_keys}")
-        self._clock = clock
+        self._now: Callable[[], int] = (
+            time.monotonic_ns if clock is time.monotonic else lambda: round(clock() * NS_PER_SECOND)
+        )
         self._keep_full = round(keep_full_seconds * NS_PER_SECOND)
         self._max_keys = max_keys
         self._tables: dict[str, _Table] = {}
@@ -179,9 +183,6 @@ class GcraStore:
             dropped += len(expired)
         self._size -= dropped
         return dropped
-
-    def _now(self) -> int:
-        return round(self._clock() * NS_PER_SECOND)
 
     def _table(self, policy: RatePolicy) -> _Table:
         """The table of `policy`; a new policy of the same name (an instance's share that

@@ -72,19 +72,21 @@ else
   now = tonumber(ARGV[1])
 end
 local out = {}
-local g = 2
-while g <= #ARGV do
-  local budget, n = ARGV[g], tonumber(ARGV[g + 1])
-  local keys = {}
-  for i = 1, n do
-    keys[i] = ARGV[g + 2 * i]
+for g = 2, #ARGV, 4 do
+  local budget, interval = ARGV[g], tonumber(ARGV[g + 1])
+  local keys, units = {}, {}
+  for key in string.gmatch(ARGV[g + 2], '([^\\n]*)\\n') do
+    keys[#keys + 1] = key
+  end
+  for count in string.gmatch(ARGV[g + 3], '%d+') do
+    units[#units + 1] = tonumber(count)
   end
   redis.call('ZREMRANGEBYSCORE', budget, '-inf', now)
   local tats = redis.call('ZMSCORE', budget, unpack(keys))
   local scored, busy = {}, {}
-  for i = 1, n do
+  for i = 1, #keys do
     local tat = tats[i]
-    local charge = tonumber(ARGV[g + 2 * i + 1])
+    local charge = units[i] * interval
     if tat then
       tat = tonumber(tat) + charge
       busy[#busy + 1] = i - 1
@@ -99,7 +101,6 @@ while g <= #ARGV do
   local last = redis.call('ZRANGE', budget, -1, -1, 'WITHSCORES')
   redis.call('PEXPIRE', budget, math.max(1, math.ceil((tonumber(last[2]) - now) / 1000)))
   out[#out + 1] = busy
-  g = g + 2 + 2 * n
 end
 return out
 """
@@ -164,11 +165,16 @@ class GlobalBudgetSync:
         """Per policy name, per key: net units recorded since the last flush."""
 
     def __len__(self) -> int:
-        """Net units waiting for the next flush."""
-        return sum(sum(by_key.values()) for by_key in self._units.values())
+        """Units the next flush would send (keys with net units > 0)."""
+        return sum(
+            units for by_key in self._units.values() for units in by_key.values() if units > 0
+        )
 
     def record(self, policy: RatePolicy, key: str, units: int = 1) -> None:
-        """Add units admitted (or, negative, refunded) locally since the last flush. No I/O."""
+        """Add units admitted (or, negative, refunded) locally since the last flush. No I/O.
+
+        Keys travel to Redis newline-terminated, so a key must not contain a newline (addresses
+        and user ids never do)."""
         by_key = self._units.get(policy.name)
         if by_key is None:
             self._policies[policy.name] = policy
@@ -221,17 +227,20 @@ class GlobalBudgetSync:
     async def _charge(self, client: Redis, scripts: list[list[_Group]]) -> list[list[list[int]]]:
         """One pipeline of flush scripts; per script, per group, flat (position, backlog in
         microseconds) pairs of the group's keys that were busy in the cluster. A script's
-        arguments are the clock, then per group: the budget set, the number of keys, and each
-        key with the microseconds it charges."""
+        arguments are the clock, then per group: the budget set, the emission interval in
+        microseconds, the keys newline-terminated and the units of each, comma-separated."""
         now = "" if self._clock is None else str(round(self._clock() * US_PER_SECOND))
         async with client.pipeline(transaction=False) as pipe:
             for script in scripts:
                 args: list[str | int] = [now]
                 for policy, charged in script:
-                    interval = interval_ticks(policy, US_PER_SECOND)
-                    args += (budget_key(self._prefix, policy), len(charged))
-                    for key, units in charged:
-                        args += (key, units * interval)
+                    keys, units = zip(*charged, strict=True)
+                    args += (
+                        budget_key(self._prefix, policy),
+                        interval_ticks(policy, US_PER_SECOND),
+                        "\n".join(keys) + "\n",
+                        ",".join(map(str, units)),
+                    )
                 pipe.evalsha(_FLUSH_SHA, 0, *args)
             replies: list[list[list[int]]] = await pipe.execute()
         return replies

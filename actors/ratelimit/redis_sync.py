@@ -215,13 +215,14 @@ class GlobalBudgetSync:
         backlogs: Backlogs = {}
         for script, script_replies in zip(scripts, replies, strict=True):
             for (policy, charged), busy in zip(script, script_replies, strict=True):
+                if not busy:
+                    continue
                 interval = interval_ticks(policy, US_PER_SECOND)
                 in_flight = self._units.get(policy.name, {})
+                found = backlogs.setdefault(policy.name, {})
                 for position, lead in zip(busy[::2], busy[1::2], strict=True):
                     key = charged[position][0]
-                    backlogs.setdefault(policy.name, {})[key] = lead / interval + in_flight.get(
-                        key, 0
-                    )
+                    found[key] = lead / interval + in_flight.get(key, 0)
         return backlogs
 
     async def _charge(self, client: Redis, scripts: list[list[_Group]]) -> list[list[list[int]]]:

@@ -201,7 +201,6 @@ def build_runtime(
         instance_id=instance_id,
         prefix=settings.redis_prefix,
         flush_seconds=settings.rate_limit_flush_seconds,
-        quiet_seconds=settings.rate_limit_quiet_seconds,
         max_keys=settings.rate_limit_max_keys,
     )
     policies = rate_policies(settings)

@@ -71,7 +71,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     rate_limit_api: RateSpec = "100/60"
     rate_limit_auth: RateSpec = "5/900"
     rate_limit_flush_seconds: PositiveFloat = 0.1
-    rate_limit_quiet_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     rate_limit_max_keys: PositiveInt = 1_000_000
 
     # Cache (course reads and searches)

@@ -1,15 +1,15 @@
 """Rate-limit actor: GCRA decisions in process, a cluster budget synced to Redis in batches.
 
-A decision for a general policy is a local computation (`GcraStore.admit`) that also counts the
-unit for the cluster sync; every `flush_seconds` the actor sends what it used to Redis in one
-round trip (the units of keys idle here may wait up to `quiet_seconds`) and merges back the
-cluster's backlog, so N instances together admit the policy's limit (with the bounded
-over-admission stated in `redis_sync`). Strict policies (login, password reset) are decided
-atomically in Redis, one round trip each.
+A decision for a general policy is a local computation (`GcraStore.check`) that also records the
+unit for the cluster sync; every `flush_seconds` the actor sends what it admitted to Redis in one
+round trip and merges back the cluster's backlog, so N instances together admit the policy's
+limit, with the bounded over-admission stated in `redis_sync`. Strict policies (login, password
+reset) are decided atomically in Redis, one round trip each.
 
 While Redis is unreachable no request fails: general policies fall back to local buckets that
 hold each instance to its share (limit / instances last seen), strict policies to a local
-bucket of the same share; both count `fallback_decisions` and report the actor degraded.
+bucket of the same share; both count `fallback_decisions` and report the actor degraded. Only a
+completed round trip (a heartbeat or a flush that sent units) marks Redis reachable again.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from anyio.abc import TaskStatus
 from redis.asyncio import Redis
 
 from actors.base import Actor
-from actors.ratelimit.gcra import Decide, Decision, GcraStore, backlog_decision
+from actors.ratelimit.gcra import Decision, GcraStore
 from actors.ratelimit.policy import RatePolicy
 from actors.ratelimit.redis_sync import GlobalBudgetSync, StrictLimiter
 
@@ -45,7 +45,6 @@ class RateLimitActor(Actor):
         instance_id: str,
         prefix: str = "sevenp:",
         flush_seconds: float = 0.1,
-        quiet_seconds: float = 0.0,
         redis_timeout: float = 0.5,
         max_keys: int = 1_000_000,
         clock: Callable[[], float] = time.monotonic,
@@ -56,14 +55,9 @@ class RateLimitActor(Actor):
         self._prefix = prefix
         self._flush_seconds = flush_seconds
         self._timeout = redis_timeout
-        self._sync = GlobalBudgetSync(
-            prefix=prefix, flush_seconds=flush_seconds, quiet_seconds=quiet_seconds
-        )
+        self._sync = GlobalBudgetSync(prefix=prefix)
         self._store = GcraStore(
-            max_keys=max_keys,
-            clock=clock,
-            log_for=None if redis is None else self._sync.log_for,
-            keep_full_seconds=_KEEP_FULL_SECONDS,
+            max_keys=max_keys, clock=clock, keep_full_seconds=_KEEP_FULL_SECONDS
         )
         self._fallback = GcraStore(
             max_keys=max_keys, clock=clock, keep_full_seconds=_KEEP_FULL_SECONDS
@@ -99,24 +93,16 @@ class RateLimitActor(Actor):
             return "local"
         return "synced" if self._redis_up else "degraded"
 
-    def decider(self, policy: RatePolicy) -> Decide:
-        """A general policy's decision in the current mode, no I/O (`GcraStore.admit` bound to
-        the policy, or to the instance's share while Redis is down): what a route plan keeps
-        until `on_change` reports that the mode changed."""
-        if not self.degraded:
-            return self._store.decider(policy)
-        share_decide = self._fallback.decider(self._share(policy))
-        counts = self._counts
-
-        def decide(key: str, cost: int = 1) -> int:
-            counts["fallback_decisions"] += 1
-            return share_decide(key, cost)
-
-        return decide
-
     def check_local(self, policy: RatePolicy, key: str) -> Decision:
-        """`decider`'s answer as a full Decision."""
-        return backlog_decision(self.applied(policy), self.decider(policy)(key, 1))
+        """Decide `policy` for `key` in process, no I/O: against the cluster-synced buckets, or,
+        while Redis is down, against the instance's share of the policy."""
+        if self.degraded:
+            self._counts["fallback_decisions"] += 1
+            return self._fallback.check(self._share(policy), key)
+        decision = self._store.check(policy, key)
+        if decision.allowed and self._redis is not None:
+            self._sync.record(policy, key)
+        return decision
 
     async def check(self, policy: RatePolicy, key: str) -> Decision:
         """Any policy: strict ones ask Redis (falling back locally), others are `check_local`."""
@@ -145,8 +131,10 @@ class RateLimitActor(Actor):
             return
         if self.degraded:
             self._fallback.refund(self._share(policy), key)
-        else:
-            self._store.refund(policy, key)
+            return
+        self._store.refund(policy, key)
+        if self._redis is not None:
+            self._sync.record(policy, key, -1)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -169,8 +157,6 @@ class RateLimitActor(Actor):
             store.sweep(_SWEEP_PER_TICK + 2 * store.inserted_since_sweep)
 
     async def _flush(self, redis: Redis) -> None:
-        if not self._sync.has_units():
-            return
         try:
             with anyio.fail_after(self._timeout):
                 backlogs = await self._sync.flush(redis)
@@ -178,6 +164,8 @@ class RateLimitActor(Actor):
             self._counts["flush_failures"] += 1
             self._link_lost(exc)
             return
+        if backlogs is None:
+            return  # nothing was sent, so nothing was learnt about the link
         self._link_back()
         for name, by_key in backlogs.items():
             policy = self._policies.get(name)

@@ -8,12 +8,14 @@ equals Retry-After, as the draft recommends; otherwise it is the time until the 
 
 from __future__ import annotations
 
+import functools
 import math
 
 from actors.ratelimit.gcra import Decision
 from actors.ratelimit.policy import RatePolicy
 
 
+@functools.lru_cache(maxsize=64)
 def sf_string(value: str) -> str:
     if not value.isascii() or not value.isprintable():
         raise ValueError(f"not representable as an sf-string: {value!r}")
@@ -34,11 +36,6 @@ def retry_after_header(decision: Decision) -> str:
 def policy_item(policy: RatePolicy) -> str:
     """One policy's member of the RateLimit-Policy list: it depends on the policy alone."""
     return f"{sf_string(policy.name)};q={policy.limit};w={_seconds(policy.window_seconds)}"
-
-
-def remaining_template(policy: RatePolicy) -> bytes:
-    """`remaining_item` of an allowed request as a bytes template taking (remaining, reset)."""
-    return sf_string(policy.name).encode() + b";r=%d;t=%d"
 
 
 def remaining_item(policy: RatePolicy, decision: Decision) -> str:

@@ -5,9 +5,6 @@ request target or header fields (414, 431) and a body that is not JSON (415), de
 address-keyed rate limits, authenticate and apply the route's access rule, decide the
 user-keyed limits, and leave the RateLimit fields (and what
 skip-successful limits must settle once the status is known) for the before-send hook.
-Routes with local limits only decide the address-keyed ones together with the user-keyed ones,
-after authentication, or alone when it refuses the request: the same outcome (a refused
-address gets its 429 whatever the token) in one call.
 One middleware on the raw scope rather than Litestar guards: a guard call copies the
 route handler, which costs more than all of these checks.
 """
@@ -89,15 +86,6 @@ def request_gate(runtime: Runtime) -> type:
             )
             if limits is None or plan is None:
                 identity = await authorize(runtime, opt, token)
-            elif plan.inline is not None:
-                try:
-                    identity = await authorize(runtime, opt, token)
-                except Exception:
-                    plan.inline.admit_address(scope, headers)
-                    raise
-                scope[RATE_LIMIT_FIELDS_KEY] = plan.inline.decide(  # type: ignore[literal-required]
-                    scope, headers, None if identity is None else identity.user_id
-                )
             else:
                 identity = await self._limited(scope, headers, limits, plan, opt, token)
             if identity is not None:
@@ -113,7 +101,7 @@ def request_gate(runtime: Runtime) -> type:
             opt: dict[str, Any],
             token: str | None,
         ) -> Identity | None:
-            """A route with strict or skip-successful policies: outcomes kept for settling."""
+            """The address-keyed limits, authentication, then the user-keyed limit."""
             address = limits.address(scope, headers)
             outcomes: list[Outcome] = []
             await limits.enforce(plan, plan.by_address, address, outcomes)

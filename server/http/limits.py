@@ -7,19 +7,15 @@ decided before authentication (so unauthenticated floods count too), `api` after
 limited request gets a 429 problem with Retry-After; every response of a limited route
 carries RateLimit-Policy (all its policies) and RateLimit (the one closest to its limit).
 
-What a route needs is worked out once into a `RoutePlan`. A plan of local policies only (no
-strict or skip-successful one: every route but the auth ones) is decided by its `InlineSteps`:
-closures bound once per plan around the policies' decision functions
-(`RateLimitActor.decider`). Such a plan decides both policies in one step once the request is
-authenticated (the key is known then), and the address's alone when authentication or the
-access rule refuses the request: every request is counted as if decided before authentication,
-at one call per request. The others go through `enforce`, which awaits Redis for strict
-policies and keeps the outcomes that must be settled once the status is known.
+What a route needs is worked out once into a `RoutePlan`: its policies and its RateLimit-Policy
+value, which announces the policies as this instance enforces them now (its share while Redis
+is down), so plans are worked out again when the limiter's mode changes. Each decision goes
+through `RateLimitActor.check` (in process, or in Redis for strict policies); the outcomes are
+kept until the status is known, when skip-successful policies give their unit back.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,32 +23,20 @@ from typing import Any
 from litestar.types import Scope
 
 from actors.ratelimit.actor import RateLimitActor
-from actors.ratelimit.gcra import (
-    NS_PER_SECOND,
-    Decide,
-    Decision,
-    backlog_decision,
-    interval_ticks,
-)
-from actors.ratelimit.headers import (
-    policy_item,
-    remaining_item,
-    remaining_template,
-    retry_after_header,
-)
+from actors.ratelimit.gcra import Decision
+from actors.ratelimit.headers import policy_item, remaining_item, retry_after_header
 from actors.ratelimit.policy import RatePolicy
 from server.errors import TooManyRequests
 from server.http.client import client_address
 
 RATE_LIMIT_FIELDS_KEY = "sevenp.rate_limit_fields"
 RATE_LIMIT_SETTLE_KEY = "sevenp.rate_limit_settle"
-_CACHED_ANSWERS = 4096
 
 Field = tuple[bytes, bytes]
 AddressOf = Callable[[Scope, dict[bytes, bytes]], str]
 """`(scope, headers)` -> the client address."""
-Outcome = tuple["PolicyShape", str, int]
-"""A policy, the key it was decided for, and `GcraStore.admit`'s answer (< 0: refused)."""
+Outcome = tuple[RatePolicy, str, Decision]
+"""A policy, the key it was decided for, and the decision."""
 
 
 def address_of(trusted_proxies: tuple[str, ...]) -> AddressOf:
@@ -68,62 +52,11 @@ def address_of(trusted_proxies: tuple[str, ...]) -> AddressOf:
     return peer
 
 
-class PolicyShape:
-    """A policy as decided (`policy`) and as enforced here now (`applied`: the instance's share
-    while Redis is down), with what its RateLimit item needs precomputed."""
-
-    __slots__ = ("applied", "burst", "decide", "interval", "item", "policy", "template")
-
-    def __init__(self, policy: RatePolicy, applied: RatePolicy, decide: Decide) -> None:
-        self.policy = policy
-        self.applied = applied
-        self.decide = decide
-        """The local decision (`RateLimitActor.decider`); strict policies are decided in Redis."""
-        self.interval = interval_ticks(applied, NS_PER_SECOND)
-        self.burst = applied.limit * self.interval
-        self.item = policy_item(applied)
-        self.template = remaining_template(applied)
-
-    def remaining(self, admitted: int) -> bytes:
-        """The RateLimit item for an `admit` answer."""
-        if admitted < 0:
-            return remaining_item(self.applied, self.decision(admitted)).encode()
-        return self.allowed_item(admitted)
-
-    def allowed_item(self, admitted: int) -> bytes:
-        """The RateLimit item for an admitted request (`admitted` >= 0)."""
-        # An admitted unit is part of the backlog, so fewer than `limit` remain: no clamping.
-        left = (self.burst - admitted) // self.interval
-        return self.template % (left, -(-admitted // NS_PER_SECOND))
-
-    def load(self, admitted: int) -> float:
-        """How full the bucket is after the decision: refused first, then backlog / burst."""
-        return math.inf if admitted < 0 else admitted / self.burst
-
-    def decision(self, admitted: int) -> Decision:
-        return backlog_decision(self.applied, admitted)
-
-
-@dataclass(frozen=True, slots=True)
-class InlineSteps:
-    """A plan's decisions when it has one address-keyed policy, all decided locally, and
-    nothing to settle. Each step raises the 429 when refused."""
-
-    decide: Callable[[Scope, dict[bytes, bytes], str | None], tuple[Field, Field]]
-    """Once the request is authenticated: `(scope, headers, user id or None)` -> the route's
-    RateLimit-Policy and RateLimit fields, deciding the address-keyed policy, then the
-    user-keyed one (for the user, else the address)."""
-    admit_address: Callable[[Scope, dict[bytes, bytes]], int]
-    """For a request that authentication or the access rule refused: `(scope, headers)` -> the
-    address's decision alone (`GcraStore.admit`'s answer), so that refused requests count too."""
-
-
 @dataclass(frozen=True, slots=True)
 class RoutePlan:
-    by_address: tuple[PolicyShape, ...]
-    by_user: PolicyShape | None
+    by_address: tuple[RatePolicy, ...]
+    by_user: RatePolicy | None
     policy_field: Field
-    inline: InlineSteps | None
 
 
 @dataclass(slots=True)
@@ -135,10 +68,6 @@ class RateLimits:
         default_factory=lambda: ({}, {})
     )
     """Plans by route handler, for paths outside and under /api."""
-    _shapes: dict[str, PolicyShape] = field(default_factory=dict)
-    """One shape per policy, shared by every plan."""
-    _answers: dict[bytes, dict[int, tuple[Field, Field]]] = field(default_factory=dict)
-    """Formatted fields of the inline plans, by RateLimit-Policy value (`inline_steps`)."""
 
     address: AddressOf = field(init=False)
     """The client address that address-keyed policies are decided for."""
@@ -150,8 +79,6 @@ class RateLimits:
     def _forget_plans(self) -> None:
         for plans in self._plans:
             plans.clear()
-        self._shapes.clear()
-        self._answers.clear()
 
     def plan(self, handler: Any, api: bool) -> RoutePlan | None:
         """The plan of a route handler (its `opt` decides); None for a route that opted out."""
@@ -166,162 +93,61 @@ class RateLimits:
         extra = opt.get("rate_limit")
         if extra is False:
             return None
-        chosen = [self.policies["general"]]
+        by_address = [self.policies["general"]]
         if isinstance(extra, str):
-            chosen.append(self.policies[extra])
-        shapes = [self._shape(policy) for policy in chosen]
-        by_user = self._shape(self.policies["api"]) if api else None
-        listed = shapes if by_user is None else [*shapes, by_user]
-        policy_field = (b"ratelimit-policy", ", ".join(s.item for s in listed).encode())
-        local = not any(s.policy.strict or s.policy.skip_successful for s in listed)
-        return RoutePlan(
-            by_address=tuple(shapes),
-            by_user=by_user,
-            policy_field=policy_field,
-            inline=inline_steps(
-                policy_field,
-                shapes[0],
-                by_user,
-                self._answers.setdefault(policy_field[1], {}),
-                self.address,
-            )
-            if local and len(shapes) == 1
-            else None,
-        )
-
-    def _shape(self, policy: RatePolicy) -> PolicyShape:
-        shape = self._shapes.get(policy.name)
-        if shape is None:
-            applied = self.actor.applied(policy)
-            shape = PolicyShape(policy, applied, self.actor.decider(policy))
-            self._shapes[policy.name] = shape
-        return shape
+            by_address.append(self.policies[extra])
+        by_user = self.policies["api"] if api else None
+        listed = by_address if by_user is None else [*by_address, by_user]
+        items = ", ".join(policy_item(self.actor.applied(policy)) for policy in listed)
+        return RoutePlan(tuple(by_address), by_user, (b"ratelimit-policy", items.encode()))
 
     async def enforce(
-        self, plan: RoutePlan, shapes: tuple[PolicyShape, ...], key: str, outcomes: list[Outcome]
+        self, plan: RoutePlan, policies: tuple[RatePolicy, ...], key: str, outcomes: list[Outcome]
     ) -> None:
-        """Decide each policy for `key`, recording the outcomes; 429 at the first refusal."""
-        actor = self.actor
-        for shape in shapes:
-            policy = shape.policy
+        """Decide each policy for `key`, recording the outcomes; 429 at the first refusal.
+        Strict policies are decided in Redis, the others in process."""
+        for policy in policies:
             if policy.strict:
-                admitted = _as_admitted(await actor.check(policy, key))
+                decision = await self.actor.check(policy, key)
             else:
-                admitted = shape.decide(key, 1)
-            outcomes.append((shape, key, admitted))
-            if admitted < 0:
+                decision = self.actor.check_local(policy, key)
+            outcomes.append((policy, key, decision))
+            if not decision.allowed:
                 raise refused(plan.policy_field, outcomes)
 
     async def settle(self, outcomes: list[Outcome], status: int) -> None:
         """After the status is known: give back what skip-successful policies took."""
         if status >= 400:
             return
-        for shape, key, admitted in outcomes:
-            if shape.policy.skip_successful and admitted >= 0:
-                await self.actor.refund(shape.policy, key)
+        for policy, key, decision in outcomes:
+            if policy.skip_successful and decision.allowed:
+                await self.actor.refund(policy, key)
 
 
-def _as_admitted(decision: Decision) -> int:
-    if decision.allowed:
-        return round(decision.reset_after * NS_PER_SECOND)
-    return -round(decision.retry_after * NS_PER_SECOND) - 1
+def _load(outcome: Outcome) -> float:
+    """How full the bucket is after the decision: refused first, then reset time / window."""
+    policy, _, decision = outcome
+    return decision.reset_after / policy.window_seconds if decision.allowed else float("inf")
 
 
 def tightest_field(outcomes: list[Outcome]) -> Field:
-    """The RateLimit field: the item of the policy closest to its limit."""
-    shape, _, admitted = max(outcomes, key=lambda outcome: outcome[0].load(outcome[2]))
-    return (b"ratelimit", shape.remaining(admitted))
+    """The RateLimit field: the item of the policy closest to its limit (the first on a tie)."""
+    policy, _, decision = max(outcomes, key=_load)
+    return (b"ratelimit", remaining_item(policy, decision).encode())
 
 
 def refused(policy_field: Field, outcomes: list[Outcome]) -> TooManyRequests:
     """The 429 for the last of `outcomes`, with every field of the route."""
-    shape, _, admitted = outcomes[-1]
+    policy, _, decision = outcomes[-1]
     return TooManyRequests(
-        f"Too many requests under the '{shape.policy.name}' limit; retry later",
+        f"Too many requests under the '{policy.name}' limit; retry later",
         headers={
             "RateLimit-Policy": policy_field[1].decode(),
-            "RateLimit": shape.remaining(admitted).decode(),
-            "Retry-After": retry_after_header(shape.decision(admitted)),
+            "RateLimit": remaining_item(policy, decision),
+            "Retry-After": retry_after_header(decision),
         },
     )
 
 
-def inline_steps(
-    policy_field: Field,
-    general: PolicyShape,
-    user: PolicyShape | None,
-    answers: dict[int, tuple[Field, Field]],
-    address: AddressOf,
-) -> InlineSteps:
-    """The steps of a local plan, with every value they read bound once (the hot path): the
-    field goes to the policy closest to its limit, the address's on a tie.
-
-    `answers` keeps the fields already formatted, shared by the plans of one RateLimit-Policy
-    value: by `2 * (reset * (limit + 1) + remaining)`, plus one for the user's policy. Remaining
-    and reset move together, so a policy has about `limit + window seconds` of them (1,900 and
-    160 for the default general and api policies), and most requests reuse one."""
-    decide_address = general.decide
-    general_burst = general.burst
-    general_item = general.allowed_item
-
-    def admit_address(scope: Scope, headers: dict[bytes, bytes]) -> int:
-        client = address(scope, headers)
-        admitted = decide_address(client, 1)
-        if admitted < 0:
-            raise refused(policy_field, [(general, client, admitted)])
-        return admitted
-
-    if user is None:
-
-        def address_only(
-            scope: Scope, headers: dict[bytes, bytes], key: str | None
-        ) -> tuple[Field, Field]:
-            return policy_field, (b"ratelimit", general_item(admit_address(scope, headers)))
-
-        return InlineSteps(address_only, admit_address)
-    decide_user = user.decide
-    user_burst = user.burst
-    user_item = user.allowed_item
-    general_interval, user_interval = general.interval, user.interval
-    general_span, user_span = general.applied.limit + 1, user.applied.limit + 1
-    answer = answers.get
-
-    def both(scope: Scope, headers: dict[bytes, bytes], key: str | None) -> tuple[Field, Field]:
-        client = address(scope, headers)
-        if key is None:
-            key = client
-        first = decide_address(client, 1)
-        if first < 0:
-            raise refused(policy_field, [(general, client, first)])
-        second = decide_user(key, 1)
-        if second < 0:
-            raise refused(policy_field, [(general, client, first), (user, key, second)])
-        # first / general_burst >= second / user_burst, without dividing: `load` ranks alike.
-        if first * user_burst >= second * general_burst:
-            left = (general_burst - first) // general_interval
-            item_key = 2 * (-(-first // NS_PER_SECOND) * general_span + left)
-            fields = answer(item_key)
-            if fields is None:
-                fields = _remember(answers, item_key, policy_field, general_item(first))
-        else:
-            left = (user_burst - second) // user_interval
-            item_key = 2 * (-(-second // NS_PER_SECOND) * user_span + left) + 1
-            fields = answer(item_key)
-            if fields is None:
-                fields = _remember(answers, item_key, policy_field, user_item(second))
-        return fields
-
-    return InlineSteps(both, admit_address)
-
-
-def _remember(
-    answers: dict[int, tuple[Field, Field]], item_key: int, policy_field: Field, item: bytes
-) -> tuple[Field, Field]:
-    fields = policy_field, (b"ratelimit", item)
-    if len(answers) < _CACHED_ANSWERS:
-        answers[item_key] = fields
-    return fields
-
-
 def needs_settling(outcomes: list[Outcome]) -> bool:
-    return any(shape.policy.skip_successful for shape, _, _ in outcomes)
+    return any(policy.skip_successful for policy, _, _ in outcomes)

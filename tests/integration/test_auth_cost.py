@@ -157,12 +157,9 @@ async def test_me_makes_no_sql_and_no_redis_round_trip(
 async def test_the_rate_limiter_syncs_in_batches_not_per_request(
     counted_services: tuple[StatementLog, str],
 ) -> None:
-    """With the limiter on, Redis sees at most one flush per interval, however many requests,
-    even with every unit sent at the next flush (no quiet wait: the most flushes there are)."""
+    """With the limiter on, Redis sees at most one flush per interval, however many requests."""
     statements, redis_url = counted_services
-    server = _counted_server(
-        statements, redis_url, RATE_LIMIT_FLUSH_SECONDS="0.1", RATE_LIMIT_QUIET_SECONDS="0"
-    )
+    server = _counted_server(statements, redis_url, RATE_LIMIT_FLUSH_SECONDS="0.1")
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
             account = await _account(http, statements.url)

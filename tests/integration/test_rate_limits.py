@@ -179,8 +179,8 @@ async def test_instances_share_one_budget_within_the_stated_bound(
         for server in servers:
             server.stop()
     interval = window / limit
-    quiet_wait, round_trip = min(5.0, window / 12), 0.05  # RATE_LIMIT_QUIET_SECONDS's default
-    reach = 2 * (quiet_wait + round_trip)
+    flush, round_trip = 0.1, 0.05  # RATE_LIMIT_FLUSH_SECONDS's default
+    reach = 2 * (flush + round_trip)
     bound = limit + duration / interval + (instances - 1) * (limit + reach / interval)
     assert limit <= admitted <= bound, (admitted, bound)
 

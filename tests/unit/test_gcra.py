@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from actors.ratelimit.actor import RateLimitActor
-from actors.ratelimit.gcra import Decision, GcraStore, backlog_decision, measure_store_memory
+from actors.ratelimit.gcra import Decision, GcraStore, measure_store_memory
 from actors.ratelimit.policy import GENERAL, RatePolicy
 from tests.support.services import free_port
 
@@ -313,17 +313,6 @@ def test_memory_per_key_and_cap() -> None:
     assert capped < used / 4
 
 
-@given(st.lists(st.floats(min_value=0, max_value=5, allow_nan=False), min_size=1, max_size=40))
-def test_admit_answers_exactly_as_check(gaps: list[float]) -> None:
-    """The hot path and the full decision agree, step by step, on two identical stores."""
-    now = [0.0]
-    fast, full = GcraStore(clock=lambda: now[0]), GcraStore(clock=lambda: now[0])
-    policy = RatePolicy("p", 3, 10)
-    for gap in gaps:
-        now[0] += gap
-        assert backlog_decision(policy, fast.admit(policy, "k")) == full.check(policy, "k")
-
-
 @pytest.mark.slow
 def test_one_million_keys_fit_in_a_bounded_footprint() -> None:
     """The issue's figure: a million distinct client keys, each one request, held at once."""
@@ -334,9 +323,8 @@ def test_one_million_keys_fit_in_a_bounded_footprint() -> None:
 async def test_the_actor_reclaims_idle_keys_at_the_pace_they_arrive() -> None:
     clock = Clock()
     actor = RateLimitActor(redis=None, instance_id="test", flush_seconds=0.01, clock=clock)
-    admit = actor.decider(FIVE)
     for i in range(20_000):
-        assert admit(f"flood{i}", 1) >= 0
+        assert actor.check_local(FIVE, f"flood{i}").allowed
     assert actor.details()["keys"] == 20_000
     clock.now = 180.0 + 10.0  # every bucket full again, and kept its 10 s
     async with anyio.create_task_group() as tg:
@@ -348,15 +336,14 @@ async def test_the_actor_reclaims_idle_keys_at_the_pace_they_arrive() -> None:
     assert actor.details()["keys"] == 0  # one sweep took them all, not its floor of 2,000
 
 
-async def test_a_decider_decides_in_the_mode_it_was_bound_for() -> None:
-    """Route plans keep `decider` functions; a lost Redis link tells them to bind again."""
+async def test_the_actor_decides_in_the_mode_it_is_in() -> None:
+    """Synced, the policy itself; once the Redis link is lost, the instance's share, counted."""
     redis = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
     actor = RateLimitActor(redis=redis, instance_id="test", redis_timeout=0.5)
     modes: list[bool] = []
     actor.on_change = lambda: modes.append(actor.degraded)
-    synced = actor.decider(FIVE)
-    assert all(synced("a", 1) >= 0 for _ in range(5))
-    assert synced("a", 1) < 0
+    assert all(actor.check_local(FIVE, "a").allowed for _ in range(5))
+    assert not actor.check_local(FIVE, "a").allowed
     assert actor.details()["fallback_decisions"] == 0
     try:
         await actor.check(RatePolicy("login", 3, 900, strict=True), "a")  # nothing listens
@@ -364,7 +351,6 @@ async def test_a_decider_decides_in_the_mode_it_was_bound_for() -> None:
         await redis.aclose()
     assert modes == [True]
     before = int(str(actor.details()["fallback_decisions"]))
-    degraded = actor.decider(FIVE)
-    assert all(degraded("b", 1) >= 0 for _ in range(5))
-    assert degraded("b", 1) < 0
+    assert all(actor.check_local(FIVE, "b").allowed for _ in range(5))
+    assert not actor.check_local(FIVE, "b").allowed
     assert actor.details()["fallback_decisions"] == before + 6

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import math
 import re
-from typing import cast
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from litestar.types import Scope
 
-from actors.ratelimit.gcra import Decision, GcraStore, backlog_decision
+from actors.ratelimit.actor import RateLimitActor
+from actors.ratelimit.gcra import Decision, GcraStore
 from actors.ratelimit.headers import rate_limit_headers, remaining_item, retry_after_header
 from actors.ratelimit.policy import API, AUTH, GENERAL, RatePolicy
-from server.http.limits import PolicyShape, address_of, inline_steps
+from server.http.limits import Outcome, RateLimits, tightest_field
 
 BareItem = int | float | str | bool
 Item = tuple[BareItem, dict[str, BareItem]]
@@ -217,35 +217,38 @@ def test_headers_always_parse_per_the_draft(
         assert retry_after_header(decision) == str(expected_t)
 
 
-def test_inline_fields_match_the_formatted_ones() -> None:
-    """A local plan answers from a cache of formatted fields: on a hit, on a miss, and once the
-    cache is full, its RateLimit item reads as `remaining_item` formats the tighter decision."""
+async def test_route_fields_match_the_formatted_ones() -> None:
+    """Over thousands of distinct values, a route's RateLimit field reads as `remaining_item`
+    formats the tighter of its two decisions."""
     now = [0.0]
-    store, reference = GcraStore(clock=lambda: now[0]), GcraStore(clock=lambda: now[0])
-    general = RatePolicy("general", 6000, 3000)  # thousands of distinct items: more than cached
+    general = RatePolicy("general", 6000, 3000)
     api = RatePolicy("api", 5, 1)
-    policy_field = (b"ratelimit-policy", b"both")
-    answers: dict[int, tuple[tuple[bytes, bytes], tuple[bytes, bytes]]] = {}
-    steps = inline_steps(
-        policy_field,
-        PolicyShape(general, general, store.decider(general)),
-        PolicyShape(api, api, store.decider(api)),
-        answers,
-        address_of(()),
-    )
-    chosen = set()
+    actor = RateLimitActor(redis=None, instance_id="test", clock=lambda: now[0])
+    limits = RateLimits(actor, {"general": general, "api": api}, ())
+    plan = limits.plan(_Handler(), True)
+    assert plan is not None
+    reference = GcraStore(clock=lambda: now[0])
+    chosen, items = set(), set()
     for i in range(9000):
         now[0] = i * 0.2
         user = f"user{i % 3}"
-        first, second = reference.admit(general, "ip"), reference.admit(api, user)
-        policy, admitted = (
+        first, second = reference.check(general, "ip"), reference.check(api, user)
+        policy, decision = (
             (general, first)
-            if first / (general.limit * 0.5e9) >= second / (api.limit * 0.2e9)
+            if first.reset_after / general.window_seconds >= second.reset_after / api.window_seconds
             else (api, second)
         )
         chosen.add(policy.name)
-        expected = remaining_item(policy, backlog_decision(policy, admitted)).encode()
-        scope = cast(Scope, {"client": ("ip", 50000)})
-        assert steps.decide(scope, {}, user) == (policy_field, (b"ratelimit", expected))
+        expected = remaining_item(policy, decision).encode()
+        items.add(expected)
+        outcomes: list[Outcome] = []
+        await limits.enforce(plan, plan.by_address, "ip", outcomes)
+        await limits.enforce(plan, (api,), user, outcomes)
+        assert tightest_field(outcomes) == (b"ratelimit", expected)
     assert chosen == {"general", "api"}
-    assert len(answers) == 4096  # full: the rest were formatted each time
+    assert len(items) > 4096
+
+
+class _Handler:
+    def __init__(self) -> None:
+        self.opt: dict[str, Any] = {}

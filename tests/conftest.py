@@ -13,6 +13,7 @@ import pytest
 
 from server.db.migrate import apply_migrations
 from tests.support.accounts import GOOD_PASSWORD, Account, create_user_cli, login, unique_email
+from tests.support.courses import make_teacher
 from tests.support.live_server import LiveServer
 from tests.support.services import postgres_server, redis_server, throwaway_database
 
@@ -89,6 +90,12 @@ def admin_email(live_server: LiveServer) -> str:
 @pytest.fixture
 async def admin(http: httpx.AsyncClient, admin_email: str) -> Account:
     return await login(http, admin_email, GOOD_PASSWORD)
+
+
+@pytest.fixture
+async def teacher(http: httpx.AsyncClient, admin: Account) -> Account:
+    """A new teacher, promoted by an admin."""
+    return await make_teacher(http, admin)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
 from tests.support.accounts import Account, register
 from tests.support.courses import make_teacher, published_course
@@ -24,11 +23,6 @@ QUESTIONS: list[dict[str, Any]] = [
      "tolerance": 0.005},
 ]  # fmt: skip
 RIGHT = [1, [2, 0], False, "  pAris ", 3.141]
-
-
-@pytest.fixture
-async def teacher(http: httpx.AsyncClient, admin: Account) -> Account:
-    return await make_teacher(http, admin)
 
 
 async def _assessment(

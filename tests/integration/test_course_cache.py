@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from tests.support.accounts import Account, register
-from tests.support.courses import add_lesson, make_teacher, published_course
+from tests.support.courses import add_lesson, published_course
 from tests.support.live_server import LiveServer
-
-
-@pytest.fixture
-async def teacher(http: httpx.AsyncClient, admin: Account) -> Account:
-    return await make_teacher(http, admin)
 
 
 async def test_a_course_read_has_an_etag_and_answers_304_while_it_is_current(

@@ -6,16 +6,10 @@ import asyncio
 import uuid
 
 import httpx
-import pytest
 
 from tests.support.accounts import Account, register
-from tests.support.courses import course_body, make_teacher, published_course
+from tests.support.courses import course_body, published_course
 from tests.support.live_server import LiveServer
-
-
-@pytest.fixture
-async def teacher(http: httpx.AsyncClient, admin: Account) -> Account:
-    return await make_teacher(http, admin)
 
 
 async def test_a_retried_course_creation_makes_one_course_on_any_instance(

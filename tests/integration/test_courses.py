@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pytest
 
 from tests.support.accounts import Account, register
 from tests.support.courses import (
@@ -15,11 +14,6 @@ from tests.support.courses import (
     make_teacher,
     published_course,
 )
-
-
-@pytest.fixture
-async def teacher(http: httpx.AsyncClient, admin: Account) -> Account:
-    return await make_teacher(http, admin)
 
 
 async def test_a_teacher_creates_a_draft_that_only_staff_who_may_see_it_see(

@@ -11,11 +11,6 @@ from tests.support.accounts import Account, register
 from tests.support.courses import add_lesson, create_course, make_teacher, published_course
 
 
-@pytest.fixture
-async def teacher(http: httpx.AsyncClient, admin: Account) -> Account:
-    return await make_teacher(http, admin)
-
-
 async def test_enrolling_twice_returns_the_same_enrollment(
     http: httpx.AsyncClient, teacher: Account
 ) -> None:

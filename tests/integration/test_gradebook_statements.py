@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from actors.bus import SyncBus
 from actors.cache import CacheActor
@@ -15,12 +14,7 @@ from server.services.gradebook import Gradebooks
 from server.services.viewer import Viewer
 from server.settings import load_settings
 from tests.support.accounts import Account, register
-from tests.support.courses import make_teacher, published_course
-
-
-@pytest.fixture
-async def teacher(http: httpx.AsyncClient, admin: Account) -> Account:
-    return await make_teacher(http, admin)
+from tests.support.courses import published_course
 
 
 async def test_a_page_of_any_size_costs_the_same_statements(

@@ -8,12 +8,7 @@ import httpx
 import pytest
 
 from tests.support.accounts import Account, register
-from tests.support.courses import make_teacher, published_course
-
-
-@pytest.fixture
-async def teacher(http: httpx.AsyncClient, admin: Account) -> Account:
-    return await make_teacher(http, admin)
+from tests.support.courses import published_course
 
 
 async def test_one_review_per_enrolled_student_and_the_rating_follows(

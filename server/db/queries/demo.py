@@ -14,13 +14,13 @@ SEED = Statement("demo.seed", "SELECT setseed(%(seed)s)")
 USERS = Statement(
     "demo.users",
     "INSERT INTO users (email, password_hash, first_name, last_name, role, is_email_verified)"
-    " SELECT format('%%s-%%s-%%s@demo.example', %(role)s, %(run)s, g), %(hash)s,"
+    " SELECT format('%%s-%%s-%%s@demo.example', %(role)s::text, %(run)s::text, g), %(hash)s,"
     " (ARRAY['Ada','Alan','Grace','Edsger','Barbara','Donald','Margaret','Linus','Frances',"
     "   'John','Katherine','Tim','Radia','Ken','Dennis','Hedy'])[1 + floor(random() * 16)::int],"
     " (ARRAY['Lovelace','Turing','Hopper','Dijkstra','Liskov','Knuth','Hamilton','Torvalds',"
     "   'Allen','Backus','Johnson','Lee','Perlman','Thompson','Ritchie','Lamarr'])"
     "   [1 + floor(random() * 16)::int],"
-    " %(role)s, true FROM generate_series(%(first)s, %(last)s) AS g",
+    " %(role)s::text, true FROM generate_series(%(first)s::int, %(last)s::int) AS g",
 )
 
 _SUBJECTS = (
@@ -39,12 +39,12 @@ _FORMATS = (
 COURSES = Statement(
     "demo.courses",
     "WITH teachers AS (SELECT array_agg(id) AS ids FROM users"
-    "   WHERE email LIKE format('teacher-%%s-%%%%', %(run)s)),"
+    "   WHERE email LIKE format('teacher-%%s-%%%%', %(run)s::text)),"
     " picks AS (SELECT g, 1 + floor(random() * 32)::int AS s, 1 + floor(random() * 10)::int"
-    "   AS f, floor(random() * 3)::int AS lv FROM generate_series(%(first)s, %(last)s) AS g)"
+    "   AS f, floor(random() * 3)::int AS lv FROM generate_series(%(first)s::int, %(last)s::int) AS g)"
     " INSERT INTO courses (slug, title, description, category, level, price, duration, tags,"
     "   prerequisites, learning_objectives, instructor_id)"
-    " SELECT format('demo-%%s-%%s', %(run)s, g),"
+    " SELECT format('demo-%%s-%%s', %(run)s::text, g),"
     " format((" + _FORMATS + ")[f], (" + _SUBJECTS + ")[s]),"
     " format('A course on %%s: short lessons, worked examples and exercises,"
     " from the first steps to confident use.', (" + _SUBJECTS + ")[s]),"
@@ -62,7 +62,7 @@ COURSES = Statement(
 
 LESSONS = Statement(
     "demo.lessons",
-    "WITH c AS (SELECT id FROM courses WHERE slug LIKE format('demo-%%s-%%%%', %(run)s)"
+    "WITH c AS (SELECT id FROM courses WHERE slug LIKE format('demo-%%s-%%%%', %(run)s::text)"
     "   AND lesson_count = 0 ORDER BY slug LIMIT %(batch)s),"
     " l AS (INSERT INTO lessons (course_id, title, content, duration_minutes, position,"
     "   required)"
@@ -70,7 +70,7 @@ LESSONS = Statement(
     "     'Exercises','Common mistakes','Project','Review','Going further'])[1 + p %% 8]),"
     "   'Read the notes, watch the example, then try the exercise at the end.',"
     "   5 + floor(random() * 40)::int, p, p %% 5 <> 0"
-    "   FROM c CROSS JOIN generate_series(1, %(per_course)s) AS p RETURNING course_id)"
+    "   FROM c CROSS JOIN generate_series(1, %(per_course)s::int) AS p RETURNING course_id)"
     " UPDATE courses SET lesson_count = n.count FROM (SELECT course_id, count(*) FROM l"
     "   GROUP BY course_id) n WHERE courses.id = n.course_id",
 )
@@ -79,20 +79,20 @@ PUBLISH = Statement(
     "demo.publish",
     "UPDATE courses SET status = 'published',"
     " published_at = now() - random() * interval '365 days'"
-    " WHERE slug LIKE format('demo-%%s-%%%%', %(run)s) AND status = 'draft'"
+    " WHERE slug LIKE format('demo-%%s-%%%%', %(run)s::text) AND status = 'draft'"
     " AND lesson_count > 0 AND random() < %(share)s",
 )
 
 ENROLLMENTS = Statement(
     "demo.enrollments",
-    "WITH s AS (SELECT id FROM users WHERE email LIKE format('student-%%s-%%%%', %(run)s)"
+    "WITH s AS (SELECT id FROM users WHERE email LIKE format('student-%%s-%%%%', %(run)s::text)"
     "   ORDER BY email OFFSET %(offset)s LIMIT %(batch)s),"
     " c AS (SELECT array_agg(id) AS ids FROM courses"
-    "   WHERE slug LIKE format('demo-%%s-%%%%', %(run)s) AND status = 'published'),"
+    "   WHERE slug LIKE format('demo-%%s-%%%%', %(run)s::text) AND status = 'published'),"
     " e AS (INSERT INTO enrollments (user_id, course_id, enrolled_at, last_activity_at)"
     "   SELECT s.id, c.ids[1 + floor(random() * cardinality(c.ids))::int],"
     "   now() - random() * interval '90 days', now() - random() * interval '10 days'"
-    "   FROM s, c, generate_series(1, %(per_student)s) WHERE c.ids IS NOT NULL"
+    "   FROM s, c, generate_series(1, %(per_student)s::int) WHERE c.ids IS NOT NULL"
     "   ON CONFLICT (user_id, course_id) DO NOTHING RETURNING id, course_id),"
     " done AS (INSERT INTO completed_lessons (enrollment_id, lesson_id)"
     "   SELECT e.id, l.id FROM e JOIN lessons l ON l.course_id = e.course_id"
@@ -113,7 +113,7 @@ PROGRESS = Statement(
     "   FROM enrollments e JOIN users u ON u.id = e.user_id"
     "   JOIN lessons l ON l.course_id = e.course_id"
     "   LEFT JOIN completed_lessons cl ON cl.enrollment_id = e.id AND cl.lesson_id = l.id"
-    "   WHERE u.email LIKE format('student-%%s-%%%%', %(run)s) GROUP BY e.id) p"
+    "   WHERE u.email LIKE format('student-%%s-%%%%', %(run)s::text) GROUP BY e.id) p"
     " WHERE e.id = p.id",
 )
 
@@ -125,7 +125,7 @@ REVIEWS = Statement(
     "     'Exactly what I needed.','Good, but the project was hard.',NULL])"
     "   [1 + floor(random() * 6)::int]"
     "   FROM enrollments e JOIN users u ON u.id = e.user_id"
-    "   WHERE u.email LIKE format('student-%%s-%%%%', %(run)s) AND random() < %(share)s"
+    "   WHERE u.email LIKE format('student-%%s-%%%%', %(run)s::text) AND random() < %(share)s"
     "   ON CONFLICT (course_id, user_id) DO NOTHING RETURNING course_id)"
     " UPDATE courses c SET review_count = s.n, average_rating = s.average"
     " FROM (SELECT course_id, count(*) AS n, round(avg(rating), 2) AS average FROM reviews"

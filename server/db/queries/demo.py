@@ -126,9 +126,11 @@ REVIEWS = Statement(
     "   [1 + floor(random() * 6)::int]"
     "   FROM enrollments e JOIN users u ON u.id = e.user_id"
     "   WHERE u.email LIKE format('student-%%s-%%%%', %(run)s::text) AND random() < %(share)s"
-    "   ON CONFLICT (course_id, user_id) DO NOTHING RETURNING course_id)"
+    "   ON CONFLICT (course_id, user_id) DO NOTHING RETURNING course_id, rating)"
+    # A run's courses have no review but this run's, and the statement cannot see its own
+    # inserts in `reviews`: the counts come from what it inserted.
     " UPDATE courses c SET review_count = s.n, average_rating = s.average"
-    " FROM (SELECT course_id, count(*) AS n, round(avg(rating), 2) AS average FROM reviews"
-    "   WHERE course_id IN (SELECT course_id FROM r) GROUP BY course_id) s"
+    " FROM (SELECT course_id, count(*) AS n, round(avg(rating), 2) AS average FROM r"
+    "   GROUP BY course_id) s"
     " WHERE c.id = s.course_id",
 )

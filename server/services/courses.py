@@ -12,12 +12,14 @@ import re
 import secrets
 import unicodedata
 import uuid
+from typing import Any
 
 import msgspec
 
 from schemas.courses import Course, CourseCreate, CoursePage, CourseSort, CourseStatus, CourseUpdate
 from schemas.problem import FieldError
 from server.db.queries import courses as q
+from server.db.statement import Statement
 from server.db.unit import Database, UnitOfWork
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.security.permissions import Role
@@ -72,6 +74,28 @@ class CourseQuery(msgspec.Struct, frozen=True, kw_only=True):
     sort: CourseSort | None = None
     page: int = 1
     limit: int = 20
+
+
+def search_statement(viewer: Viewer, query: CourseQuery) -> tuple[Statement, dict[str, Any]]:
+    """The search statement for the query's sort, and its parameters for this viewer."""
+    text = plain_text(query.q) if query.q else None
+    sort = query.sort or ("relevance" if text else "newest")
+    if sort == "relevance" and not text:
+        sort = "newest"
+    params = {
+        **viewer.visibility(),
+        "q": text or None,
+        "category": query.category,
+        "level": query.level,
+        "tags": list(query.tags) if query.tags else None,
+        "price_min": query.price_min,
+        "price_max": query.price_max,
+        "instructor": query.instructor_id,
+        "status": query.status,
+        "limit": query.limit,
+        "offset": (query.page - 1) * query.limit,
+    }
+    return q.SEARCH[sort], params
 
 
 def slugify(title: str) -> str:
@@ -218,24 +242,8 @@ class Courses:
         return await uow.one(q.GET_PUBLISHED, {"id": course_id}, Course)
 
     async def search(self, uow: UnitOfWork, viewer: Viewer, query: CourseQuery) -> CoursePage:
-        text = plain_text(query.q) if query.q else None
-        sort = query.sort or ("relevance" if text else "newest")
-        if sort == "relevance" and not text:
-            sort = "newest"
-        params = {
-            **viewer.visibility(),
-            "q": text or None,
-            "category": query.category,
-            "level": query.level,
-            "tags": list(query.tags) if query.tags else None,
-            "price_min": query.price_min,
-            "price_max": query.price_max,
-            "instructor": query.instructor_id,
-            "status": query.status,
-            "limit": query.limit,
-            "offset": (query.page - 1) * query.limit,
-        }
-        rows = await uow.all(q.SEARCH[sort], params, _Found)
+        statement, params = search_statement(viewer, query)
+        rows = await uow.all(statement, params, _Found)
         if rows:
             total = rows[0].total
         elif query.page > 1:

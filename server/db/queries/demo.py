@@ -88,7 +88,8 @@ ENROLLMENTS = Statement(
     "demo.enrollments",
     "WITH s AS (SELECT id FROM users WHERE email LIKE format('student-%%s-%%%%', %(run)s::text)"
     "   ORDER BY email OFFSET %(offset)s LIMIT %(batch)s),"
-    " c AS (SELECT array_agg(id) AS ids FROM courses"
+    # Materialized: inlined, the aggregate over every published course ran once per student.
+    " c AS MATERIALIZED (SELECT array_agg(id) AS ids FROM courses"
     "   WHERE slug LIKE format('demo-%%s-%%%%', %(run)s::text) AND status = 'published'),"
     " e AS (INSERT INTO enrollments (user_id, course_id, enrolled_at, last_activity_at)"
     "   SELECT s.id, c.ids[1 + floor(random() * cardinality(c.ids))::int],"

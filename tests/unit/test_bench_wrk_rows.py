@@ -36,7 +36,10 @@ def test_runs_continue_where_the_previous_one_stopped(tmp_path: Path) -> None:
         second = run_wrk(job)
         after_second = int(offset.read_text())
     assert first.errors.total == second.errors.total == 0
-    # Every request answered was sent from a row; at most one in flight per connection is not.
-    assert first.requests <= after_first <= first.requests + job.connections
-    assert after_second - after_first >= second.requests
-    assert after_second - after_first <= second.requests + job.connections
+    # Each run starts where the previous one stopped, having used about one row per request
+    # (a connection may have one request in flight when a run ends, or be closed mid-reply).
+    counts = (first.requests, after_first, second.requests, after_second)
+    slack = 2 * job.connections
+    assert abs(after_first - first.requests) <= slack, counts
+    assert abs(after_second - after_first - second.requests) <= slack, counts
+    assert after_second > after_first > 0, counts

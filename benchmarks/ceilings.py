@@ -1,7 +1,8 @@
 """Ceiling apps and measurements: the best a route of each kind can do on this machine.
 
 Each ASGI ceiling is a factory Granian loads with ``--factory`` (``benchmarks.ceilings:json_app``,
-``:select_app``, ``:update_app``), so it is served exactly like the server under test. The DB
+``:select_app``, ``:update_app``, ``:row_update_app``), so it is served exactly like the server
+under test. The DB
 ceilings read ``SEVENP_BENCH_DSN`` and ``SEVENP_BENCH_SCHEMA`` (see ``ceiling_db``). The argon2
 ceiling is measured in-process: logins/s = cores / one argon2id verify time.
 """
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import msgspec
-from litestar import Litestar, get, put
+from litestar import Litestar, get, post, put
 from litestar.handlers import HTTPRouteHandler
 from psycopg_pool import AsyncConnectionPool
 
@@ -162,6 +163,26 @@ def _update_handler(pool: AsyncConnectionPool, rows: int) -> HTTPRouteHandler:
     return update
 
 
+class Updated(msgspec.Struct):
+    """Answer of the single-UPDATE ceiling: the row it changed."""
+
+    id: int
+    updated: bool
+
+
+def _row_update_handler(pool: AsyncConnectionPool, rows: int) -> HTTPRouteHandler:
+    @post("/row-update", status_code=200)
+    async def row_update() -> Updated:
+        key = random.randint(1, rows)
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                f"UPDATE {TABLE} SET payload = md5(payload) WHERE id = %s", (key,)
+            )
+        return Updated(id=key, updated=cur.rowcount == 1)
+
+    return row_update
+
+
 def select_app() -> Litestar:
     """``GET /select``: one primary-key SELECT through a psycopg AsyncConnectionPool."""
     return _db_app(_select_handler)
@@ -170,6 +191,11 @@ def select_app() -> Litestar:
 def update_app() -> Litestar:
     """``PUT /update``: decode a preferences body, then one primary-key UPDATE."""
     return _db_app(_update_handler)
+
+
+def row_update_app() -> Litestar:
+    """``POST /row-update``: no body, one primary-key UPDATE (the bare cost of a write route)."""
+    return _db_app(_row_update_handler)
 
 
 @dataclass(frozen=True)

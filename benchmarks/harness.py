@@ -32,13 +32,21 @@ from benchmarks.engines import (
     probe,
 )
 from benchmarks.inputs import write_body, write_login_bodies, write_synthetic_tokens, write_tokens
+from benchmarks.learning import LearningData
 from benchmarks.opensim.mix import SessionCredentials
 from benchmarks.opensim.search import SessionTarget, find_max_sessions
 from benchmarks.opensim.simulate import OpenLoopResult
 from benchmarks.profiling import profile_under_load
 from benchmarks.progress import Progress
 from benchmarks.results import RunRecord, ScenarioResult, evaluate
-from benchmarks.scenarios import CEILINGS, Profile, RouteConfig, Scenario, build_scenarios
+from benchmarks.scenarios import (
+    CATALOGUE_COURSES,
+    CEILINGS,
+    Profile,
+    RouteConfig,
+    Scenario,
+    build_scenarios,
+)
 from benchmarks.seed import SeededSession
 from benchmarks.server_env import server_environment
 from benchmarks.servers import GranianServer, GranianSettings, ServerStartError
@@ -90,6 +98,8 @@ class Harness:
         self.seeded: list[SeededSession] = []
         self._next_unused = 0
         self.tokens_reason = "pending: not seeded"
+        self.learning: LearningData | None = None
+        self.learning_reason = "pending: catalogue not seeded"
         self.open_loop_points: list[dict[str, Any]] = []
         self._stack = contextlib.ExitStack()
         self.scenarios = build_scenarios(options.profile, options.routes, soak=options.soak)
@@ -125,6 +135,8 @@ class Harness:
             self.ceilings.measure("before")
             if any(s.needs_server for s in self.scenarios):
                 self._start_server(stack)
+                if self.server is not None and any(s.needs_courses for s in self.scenarios):
+                    self._seed_catalogue()
                 if self.server is not None and any(s.needs_tokens for s in self.scenarios):
                     self._seed(tmp)
             try:
@@ -253,11 +265,42 @@ class Harness:
         applied = asyncio.run(getattr(module, func_name)(self.dsn))
         self.progress.step(f"migrations applied: {applied or 'none pending'}")
 
-    def _seed_more(self, count: int) -> list[SeededSession]:
+    def _seed_catalogue(self) -> None:
+        """``seed_demo``'s courses in the server's database; enrollments follow with sessions."""
+        assert self.dsn is not None
+        self.progress.step(f"seeding the catalogue: seed_demo with {CATALOGUE_COURSES:,} courses")
+        started = time.monotonic()
+        try:
+            self.learning = LearningData.seed_database(self.dsn)
+        except Exception as exc:
+            self.learning_reason = f"catalogue seeding failed: {exc!r}"
+            self.progress.step(self.learning_reason)
+            self.record.notes.append(self.learning_reason)
+            return
+        catalogue = self.learning.catalogue
+        self.record.settings["catalogue"] = {
+            "courses": len(catalogue.titles),
+            "published": len(catalogue.published),
+            "lessons": sum(len(v) for v in catalogue.lessons.values()),
+            "search_terms": len(self.learning.terms),
+            "search_term_sample": list(self.learning.terms[:12]),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        self.progress.step(
+            f"catalogue seeded: {len(catalogue.titles):,} courses, "
+            f"{len(catalogue.published):,} published ({time.monotonic() - started:.0f} s)"
+        )
+
+    def _seed_more(self, count: int, role: str = "student") -> list[SeededSession]:
         assert self.dsn is not None
         from benchmarks.seed import seed_sessions
 
-        return asyncio.run(seed_sessions(self.dsn, count, jwt_secret=self.o.jwt_secret))
+        seeded = asyncio.run(
+            seed_sessions(self.dsn, count, jwt_secret=self.o.jwt_secret, role=role)
+        )
+        if self.learning is not None and role == "student":
+            self.learning.enroll(seeded)  # so that their sessions have lessons to complete
+        return seeded
 
     def _take_sessions(self, n: int) -> list[SeededSession]:
         """``n`` sessions no earlier run has used (seeding more when needed).
@@ -298,6 +341,17 @@ class Harness:
         self.files["tokens"] = write_tokens(tmp / "tokens.txt", rotation)
         self.files["login_bodies"] = write_login_bodies(tmp / "login_bodies.txt", rotation)
         self.progress.step(f"seeded {len(seeded):,} sessions")
+        if self.learning is not None:
+            try:
+                admin = self._seed_more(1, role="admin")[0]
+                self.learning.write_lists(tmp, rotation, admin.access_token, profile)
+            except Exception as exc:
+                self.learning_reason = f"learning request lists failed: {exc!r}"
+                self.progress.step(self.learning_reason)
+                self.record.notes.append(self.learning_reason)
+                self.learning = None
+                return
+            self.record.settings["request_lists"] = dict(self.learning.sizes)
 
     # -- one scenario ------------------------------------------------------------------------
 
@@ -306,6 +360,10 @@ class Harness:
             return self.server_reason
         if s.needs_tokens and not self.seeded:
             return self.tokens_reason
+        if s.needs_courses and (
+            self.learning is None or (s.requests and s.requests not in self.learning.lists)
+        ):
+            return self.learning_reason
         if not s.needs_server and (self.ceilings is None or s.against not in self.ceilings.servers):
             return f"ceiling app {s.against} unavailable"
         return None
@@ -363,6 +421,14 @@ class Harness:
         """'route not implemented' when the target answers 404/405 to the scenario's requests."""
         token = self.seeded[0].access_token if self.seeded else None
         requests: list[tuple[str, str, bytes | None, bool]]
+        if s.requests is not None:
+            assert self.learning is not None
+            path, token = self.learning.first_row(s.requests)
+            self.learning.offset_file(s.name, start=1)  # the probe sent the first row
+            status = probe(target.base_url + path, s.method, None, token)
+            if status in (404, 405):
+                return f"route not implemented: {s.method} {path} -> {status}"
+            return None
         if s.engine == "wrk":
             body = None if s.body is None else msgspec.json.encode(s.body)
             if s.auth == "login" and self.seeded:
@@ -383,6 +449,17 @@ class Harness:
         return ("route not implemented: " + ", ".join(missing)) if missing else None
 
     def _wrk_job(self, s: Scenario, target: GranianServer) -> WrkJob:
+        if s.requests is not None:
+            assert self.learning is not None
+            return WrkJob(
+                url=target.base_url + "/",
+                method=s.method,
+                connections=s.connections or self.o.profile.connections,
+                threads=self.o.wrk_threads,
+                duration_s=self.o.profile.wrk_duration_s,
+                rows_file=self.learning.lists[s.requests],
+                offset_file=self.learning.offset_file(s.name),
+            )
         return WrkJob(
             url=target.base_url + s.path,
             method=s.method,
@@ -431,6 +508,11 @@ class Harness:
             )
             metrics, details = paired.metrics, paired.details
         result.metrics, result.details, result.status = metrics, details, "info"
+        if s.requests is not None and self.learning is not None:
+            used, available = self.learning.rows_used(s.name), self.learning.sizes[s.requests]
+            result.details["request_list"] = {"name": s.requests, "sent": used, "rows": available}
+            if used > available and s.requests in ("enroll", "complete"):
+                result.details["request_list"]["note"] = "rows wrapped: repeats answered 200"
         ratio = ""
         if "ratio" in metrics:
             ratio = (
@@ -444,6 +526,8 @@ class Harness:
         )
 
     def _credentials(self, n: int) -> list[SessionCredentials]:
+        if self.learning is not None:
+            return [self.learning.credentials(x) for x in self._take_sessions(n)]
         return [
             SessionCredentials(x.access_token, x.refresh_token, x.user_id)
             for x in self._take_sessions(n)

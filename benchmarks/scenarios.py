@@ -86,6 +86,14 @@ CEILINGS: tuple[Ceiling, ...] = (
         needs_db=True,
         description="decode preferences body + one primary-key UPDATE",
     ),
+    Ceiling(
+        "row-update",
+        app="benchmarks.ceilings:row_update_app",
+        method="POST",
+        path="/row-update",
+        needs_db=True,
+        description="bodiless POST + one primary-key UPDATE",
+    ),
     Ceiling("argon2", kind="argon2", description="cores / one argon2id verify (m=19 MiB, t=2)"),
 )
 
@@ -112,7 +120,13 @@ class Scenario:
     fresh_server: bool = False  # restart the server first (memory is measured from its idle)
     server_env: tuple[tuple[str, str], ...] = ()  # a second server, with these settings changed
     round_scale: int = 1  # wrk against a ceiling: this many times the profile's rounds and time
+    requests: str | None = None  # wrk: a list of requests the harness builds (REQUEST_LISTS)
     profiles: frozenset[str] = frozenset({"quick", "full"})
+
+    @property
+    def needs_courses(self) -> bool:
+        """Needs the seeded catalogue (its requests, or placeholders only a student fills)."""
+        return self.requests is not None or any(e.placeholders - {"user_id"} for e in self.mix)
 
     @property
     def needs_tokens(self) -> bool:
@@ -189,18 +203,100 @@ class RouteConfig:
 
 NO_ERRORS = Check("errors", "==", 0)
 OPEN_LOOP_TARGETS = (Check("p99_ms", "<", 250), NO_ERRORS)
+# Latency alone would pass a run in which no request was answered at all.
+ANSWERED = Check("requests", ">", 0)
+SEARCH_TARGETS = (Check("p50_ms", "<", 20), Check("p99_ms", "<", 100), NO_ERRORS, ANSWERED)
+
+CATALOGUE_COURSES = 10_000  # seeded with seed_demo before the learning-domain scenarios
+COURSES_PER_STUDENT = 3  # enrollments of every seeded session, so completions have lessons
+SEARCH_TERMS = 400
+SEARCH_CLIENTS = 20
+
+REQUEST_LISTS: dict[str, str] = {
+    "course-read": "one published course, each row with the next student token",
+    "search-student": "catalogue search terms with student tokens (the cached path)",
+    "search-admin": "the same terms with an admin token (searches that skip the cache)",
+    "enroll": "student-course pairs, none enrolled before, none repeated",
+    "complete": "each lesson of each seeded enrollment of the token students, once",
+}
+"""Request lists the harness writes once the catalogue is seeded (``Scenario.requests``)."""
 
 
-def session_mix(routes: RouteConfig) -> tuple[MixEntry, ...]:
-    """Default request mix of an authenticated session."""
+def student_day_mix(routes: RouteConfig) -> tuple[MixEntry, ...]:
+    """A student's day, the mix of an authenticated session: about half identity calls (who am
+    I, profile, preferences, sessions, token refresh), half courses (browse and search the
+    catalogue, read a course and its lessons, complete lessons, enroll now and then).
+    Placeholders are filled per session (``course_requests.session_values``)."""
     return (
-        MixEntry(60, "GET", "/api/auth/me"),
-        MixEntry(15, "GET", "/api/users/profile"),
-        MixEntry(8, "GET", "/api/users/preferences"),
-        MixEntry(5, "PUT", "/api/users/preferences", body=PREFERENCES_BODY),
-        MixEntry(10, "GET", "/api/auth/sessions"),
-        refresh_entry(2, routes.refresh_path),
+        MixEntry(30, "GET", "/api/auth/me"),
+        MixEntry(7, "GET", "/api/users/profile"),
+        MixEntry(4, "GET", "/api/users/preferences"),
+        MixEntry(2, "PUT", "/api/users/preferences", body=PREFERENCES_BODY),
+        MixEntry(5, "GET", "/api/auth/sessions"),
+        refresh_entry(1, routes.refresh_path),
+        MixEntry(8, "GET", "/api/courses?{browse}", name="browse courses"),
+        MixEntry(10, "GET", "/api/courses?q={term}", name="search courses"),
+        MixEntry(14, "GET", "/api/courses/{course}", name="read a course"),
+        MixEntry(8, "GET", "/api/courses/{enrolled}/lessons", name="read lessons"),
+        MixEntry(3, "GET", "/api/users/progress", name="own progress"),
+        MixEntry(6, "POST", "/api/courses/{todo}/complete", name="complete a lesson"),
+        MixEntry(2, "POST", "/api/courses/{enroll}/enroll", name="enroll"),
     )
+
+
+def learning_scenarios() -> list[Scenario]:
+    """Issue 17's figures: cached course reads, catalogue search, enroll, lesson completion."""
+    return [
+        Scenario(
+            "course-read-cached",
+            "wrk",
+            "a published course, warmed, read with student tokens (cache hit, ETag)",
+            path="/api/courses/{id}",
+            requests="course-read",
+            ceiling="json",
+            checks=(Check("ratio", ">=", 0.5), NO_ERRORS),
+        ),
+        Scenario(
+            "course-search-cached",
+            "wrk",
+            f"q= over {CATALOGUE_COURSES:,} courses, {SEARCH_TERMS} title-word terms (typos, "
+            f"prefixes), student tokens: repeats served by the cache; {SEARCH_CLIENTS} clients",
+            path="/api/courses?q={term}",
+            requests="search-student",
+            connections=SEARCH_CLIENTS,
+            checks=SEARCH_TARGETS,
+        ),
+        Scenario(
+            "course-search-uncached",
+            "wrk",
+            f"the same terms with an admin token, whose searches skip the cache; "
+            f"{SEARCH_CLIENTS} clients",
+            path="/api/courses?q={term}",
+            requests="search-admin",
+            connections=SEARCH_CLIENTS,
+            checks=SEARCH_TARGETS,
+        ),
+        Scenario(
+            "course-enroll",
+            "wrk",
+            "enroll: every request a new student-course pair",
+            method="POST",
+            path="/api/courses/{id}/enroll",
+            requests="enroll",
+            ceiling="row-update",
+            checks=(Check("ratio", ">=", 0.5), NO_ERRORS),
+        ),
+        Scenario(
+            "lesson-complete",
+            "wrk",
+            "lesson completion: every request a new lesson of an enrolled student",
+            method="POST",
+            path="/api/courses/{id}/lessons/{lessonId}/complete",
+            requests="complete",
+            ceiling="row-update",
+            checks=(Check("ratio", ">=", 0.5), NO_ERRORS),
+        ),
+    ]
 
 
 def build_scenarios(
@@ -279,6 +375,7 @@ def build_scenarios(
             # the median round is not moved by the noise of a few (±0.1 per round here).
             round_scale=3,
         ),
+        *learning_scenarios(),
         Scenario(
             "open-loop-json-ceiling",
             "open-loop",
@@ -299,8 +396,8 @@ def build_scenarios(
         Scenario(
             "open-loop-sessions",
             "open-loop",
-            "authenticated sessions with the default mix",
-            mix=session_mix(routes),
+            "authenticated sessions living a student's day (identity calls and courses)",
+            mix=student_day_mix(routes),
             search=bool(profile.search_counts),
             fresh_server=True,
             checks=(*OPEN_LOOP_TARGETS, Check("rss_per_session_kb", "<=", 40)),
@@ -311,8 +408,8 @@ def build_scenarios(
             Scenario(
                 "soak",
                 "open-loop",
-                "long run of authenticated sessions: latency and memory drift",
-                mix=session_mix(routes),
+                "long run of students' days: latency and memory drift",
+                mix=student_day_mix(routes),
                 steady_s=profile.soak_s,
                 checks=(*OPEN_LOOP_TARGETS, Check("rss_growth_pct", "<=", 10)),
             )

@@ -30,9 +30,15 @@ class SeededSession:
 
 
 async def seed_sessions(
-    dsn: str, count: int, *, jwt_secret: str, access_ttl_seconds: int = 4 * 3600
+    dsn: str,
+    count: int,
+    *,
+    jwt_secret: str,
+    access_ttl_seconds: int = 4 * 3600,
+    role: str = "student",
 ) -> list[SeededSession]:
-    """Create ``count`` users in the server's database, each with one session; return them."""
+    """Create ``count`` users of ``role`` in the server's database, each with one session;
+    return them."""
     hasher = PasswordHasher(Argon2Settings(), max_concurrency=1)
     password_hash = await hasher.hash(SEED_PASSWORD)
     issuer = TokenIssuer(secret=jwt_secret.encode(), access_ttl_seconds=access_ttl_seconds)
@@ -43,9 +49,9 @@ async def seed_sessions(
     refresh_rows: list[tuple[bytes, str]] = []
     for index in range(count):
         user_id, session_id = str(uuid.uuid4()), str(uuid.uuid4())
-        email = f"bench-{run}-{index}@bench.example"
+        email = f"bench-{run}-{role}-{index}@bench.example"
         refresh = new_opaque_token()
-        access, _ = issuer.issue_access(user_id=user_id, session_id=session_id, role="student")
+        access, _ = issuer.issue_access(user_id=user_id, session_id=session_id, role=role)
         users.append((user_id, email))
         sessions.append((session_id, user_id))
         refresh_rows.append((hash_opaque_token(refresh), session_id))
@@ -53,11 +59,13 @@ async def seed_sessions(
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         async with conn.cursor() as cur:
             async with cur.copy(
-                "COPY users (id, email, password_hash, first_name, last_name, is_email_verified)"
-                " FROM STDIN"
+                "COPY users (id, email, password_hash, first_name, last_name, is_email_verified,"
+                " role) FROM STDIN"
             ) as copy:
                 for user_id, email in users:
-                    await copy.write_row((user_id, email, password_hash, "Bench", "User", True))
+                    await copy.write_row(
+                        (user_id, email, password_hash, "Bench", "User", True, role)
+                    )
             async with cur.copy("COPY sessions (id, user_id, expires_at) FROM STDIN") as copy:
                 for session_id, user_id in sessions:
                     await copy.write_row((session_id, user_id, "infinity"))

@@ -82,7 +82,9 @@ def parse_wrk_output(text: str) -> WrkResult:
 @dataclass(frozen=True)
 class WrkJob:
     """One wrk invocation. ``tokens_file``: one bearer token per line (rotated round-robin);
-    ``body_file``: one fixed JSON body; ``bodies_file``: one JSON body per line (rotated)."""
+    ``body_file``: one fixed JSON body; ``bodies_file``: one JSON body per line (rotated);
+    ``rows_file``: one ``<path>\t<token>`` request per line, each sent once across the runs
+    that share ``offset_file`` (where the next run starts; see ``lua/rows.lua``)."""
 
     url: str
     method: str = "GET"
@@ -93,12 +95,19 @@ class WrkJob:
     tokens_file: Path | None = None
     body_file: Path | None = None
     bodies_file: Path | None = None
+    rows_file: Path | None = None
+    offset_file: Path | None = None
 
 
 def wrk_command(job: WrkJob, wrk_path: str = "wrk") -> list[str]:
     """The wrk command line for ``job`` (script and arguments chosen from its inputs)."""
     tokens = str(job.tokens_file) if job.tokens_file else "-"
-    if job.bodies_file is not None:
+    if job.rows_file is not None:
+        if job.offset_file is None:
+            raise ValueError("a rows file needs an offset file")
+        script = LUA_DIR / "rows.lua"
+        args = [str(job.rows_file), str(job.offset_file), job.method, str(job.threads)]
+    elif job.bodies_file is not None:
         script, args = LUA_DIR / "bodies.lua", [str(job.bodies_file), job.method]
     elif job.body_file is not None:
         script, args = LUA_DIR / "bearer_body.lua", [tokens, str(job.body_file), job.method]

@@ -1,20 +1,27 @@
 """Request mixes as data: weighted entries a session draws from, and the session's credentials.
 
 An entry is ``(weight, method, path, body)``; ``kind="refresh"`` entries post the session's current
-refresh token and adopt the rotated pair from the response. ``{user_id}`` in a path is filled from
-the session's credentials, so route families with per-user paths can be added as data.
+refresh token and adopt the rotated pair from the response. Placeholders in a path are filled per
+request from the session (``fill_path``): ``{user_id}`` from its credentials, any other
+``{name}`` from its queue of that name (taken in order, the last value kept once the rest are
+used) or else its pool of that name (drawn at random), so route families with per-session paths
+(a student's courses, the next lesson to complete) are added as data.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
-from dataclasses import dataclass
+import random
+import re
+from dataclasses import dataclass, field
 from typing import Literal
 
 import msgspec
 
 EntryKind = Literal["request", "refresh"]
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,11 @@ class MixEntry:
     kind: EntryKind = "request"
     name: str | None = None
     auth: bool = True
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """Names of the ``{name}`` placeholders of the path."""
+        return frozenset(_PLACEHOLDER.findall(self.path))
 
     @property
     def label(self) -> str:
@@ -51,6 +63,32 @@ class SessionCredentials:
     access_token: str | None = None
     refresh_token: str | None = None
     user_id: str | None = None
+    pools: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    queues: dict[str, list[str]] = field(default_factory=dict)
+
+    def provides(self) -> frozenset[str]:
+        """Placeholder names this session can fill."""
+        return frozenset({"user_id", *self.pools, *(k for k, v in self.queues.items() if v)})
+
+
+def fill_path(path: str, creds: SessionCredentials, rng: random.Random) -> str:
+    """``path`` with its placeholders filled from ``creds`` (see the module's docstring)."""
+    if "{" not in path:
+        return path
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "user_id":
+            return creds.user_id or ""
+        queue = creds.queues.get(name)
+        if queue:
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+        pool = creds.pools.get(name)
+        if pool:
+            return pool[int(rng.random() * len(pool))]
+        raise KeyError(f"the session has no value for {{{name}}}")
+
+    return _PLACEHOLDER.sub(value, path)
 
 
 class MixPicker:

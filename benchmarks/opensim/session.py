@@ -14,7 +14,12 @@ from collections import Counter
 from dataclasses import dataclass
 
 from benchmarks.opensim.http1 import Http1Connection, HttpProtocolError, format_request
-from benchmarks.opensim.mix import MixPicker, SessionCredentials, parse_rotated_tokens
+from benchmarks.opensim.mix import (
+    MixPicker,
+    SessionCredentials,
+    fill_path,
+    parse_rotated_tokens,
+)
 from benchmarks.opensim.stats import RunStats
 
 RECONNECT_DELAY_S = 0.5
@@ -49,14 +54,12 @@ class Target:
         return f"{self.host}:{self.port}"
 
 
-def _build(target: Target, index: int, creds: SessionCredentials) -> bytes:
+def _build(target: Target, index: int, creds: SessionCredentials, rng: random.Random) -> bytes:
     entry = target.picker.entries[index]
     if entry.kind == "refresh":
         body = b'{"refreshToken":"' + (creds.refresh_token or "").encode() + b'"}'
         return format_request(entry.method, entry.path, target.host_header, body=body)
-    path = entry.path
-    if "{" in path:
-        path = path.format(user_id=creds.user_id or "")
+    path = fill_path(entry.path, creds, rng)
     token = creds.access_token if entry.auth else None
     return format_request(
         entry.method, path, target.host_header, token=token, body=target.bodies[index]
@@ -111,7 +114,7 @@ async def run_session(
             index = target.picker.pick(rng.random())
             entry = target.picker.entries[index]
             label = entry.label
-            raw = _build(target, index, creds)
+            raw = _build(target, index, creds, rng)
             send_t = clock()
             try:
                 async with asyncio.timeout(schedule.timeout_s):

@@ -137,7 +137,13 @@ def _deal(config: OpenLoopConfig, creds: list[SessionCredentials] | None) -> lis
         indexes = tuple(range(k, config.sessions, procs))
         own = (
             tuple(
-                SessionCredentials(c.access_token, c.refresh_token, c.user_id)
+                SessionCredentials(
+                    c.access_token,
+                    c.refresh_token,
+                    c.user_id,
+                    c.pools,  # shared tuples: pickled once per generator process
+                    {name: list(queue) for name, queue in c.queues.items()},
+                )
                 for c in (creds[i % len(creds)] for i in indexes)
             )
             if creds

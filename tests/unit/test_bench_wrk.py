@@ -62,3 +62,23 @@ def test_wrk_command_picks_the_script_from_the_inputs(tmp_path: Path) -> None:
 def test_lua_scripts_exist() -> None:
     for name in ("common.lua", "bearer.lua", "bearer_body.lua", "bodies.lua"):
         assert (LUA_DIR / name).is_file()
+
+
+def test_rows_use_the_rows_script_with_the_offset_file_and_threads(tmp_path: Path) -> None:
+    job = WrkJob(
+        url="http://127.0.0.1:1/",
+        method="POST",
+        threads=2,
+        rows_file=tmp_path / "rows.txt",
+        offset_file=tmp_path / "offset.txt",
+    )
+    cmd = wrk_command(job)
+    assert cmd[cmd.index("-s") + 1] == str(LUA_DIR / "rows.lua")
+    assert cmd[cmd.index("--") + 1 :] == [
+        str(tmp_path / "rows.txt"),
+        str(tmp_path / "offset.txt"),
+        "POST",
+        "2",
+    ]
+    with pytest.raises(ValueError, match="offset"):
+        wrk_command(WrkJob(url="http://127.0.0.1:1/", rows_file=tmp_path / "rows.txt"))

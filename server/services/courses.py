@@ -191,7 +191,12 @@ class Courses:
         """A search's JSON page; cached when the viewer sees the published catalogue only."""
         if viewer.is_admin or query.status is not None:
             return _encoder.encode(await self.search(uow, viewer, query))
-        if await uow.value(q.SEES_BEYOND_CATALOGUE, {"viewer": viewer.user_id}):
+        # A unit of its own, closed before the cache may load: the request's unit would keep
+        # its connection while the loader takes another, and a pool's worth of such requests
+        # would wait on each other.
+        async with self._database.unit(autocommit=True) as check:
+            beyond = await check.value(q.SEES_BEYOND_CATALOGUE, {"viewer": viewer.user_id})
+        if beyond:
             return _encoder.encode(await self.search(uow, viewer, query))
         key = (
             "courses:search:" + hashlib.blake2b(_encoder.encode(query), digest_size=16).hexdigest()

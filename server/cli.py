@@ -53,11 +53,10 @@ def _migrate(url: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from granian.constants import HTTPModes, Interfaces, Loops
-    from granian.http import HTTP1Settings
+    from granian.constants import Interfaces, Loops
     from granian.server import Server
 
-    from server.http.request_size import HTTP1_BUFFER_BYTES
+    from server.granian_options import GranianOptions
 
     settings = _settings_or_exit()
     url = _database_url(settings)
@@ -73,13 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop=Loops.uvloop,
         workers=settings.workers,
         runtime_threads=settings.runtime_threads,
-        backlog=settings.backlog,
-        backpressure=settings.backpressure,
-        http=HTTPModes(settings.http),
-        # Headers past this buffer: Granian answers 431 itself (server/http/request_size.py).
-        http1_settings=HTTP1Settings(max_buffer_size=HTTP1_BUFFER_BYTES),
-        workers_kill_timeout=int(settings.drain_seconds),
         log_access=False,
+        **GranianOptions.of(settings).server_arguments(),
     )
     server.serve(target_loader=partial(_worker_app, settings, os.getpid()), wrap_loader=False)
     return 0

@@ -132,6 +132,7 @@ class Supervisor(Actor):
         self._tg: anyio.abc.TaskGroup | None = None
         self._events: MemoryObjectSendStream[_Event] | None = None
         self._stop_requested = anyio.Event()
+        self._stop_deadline: float | None = None
         self._finished = anyio.Event()
 
     @property
@@ -171,8 +172,13 @@ class Supervisor(Actor):
                 child.scope.cancel()
         return True
 
-    async def stop(self) -> None:
-        """Stop the children in reverse start order and wait for run() to return."""
+    async def stop(self, *, deadline: float | None = None) -> None:
+        """Stop the children in reverse start order and wait for run() to return.
+
+        Past `deadline` (on `anyio.current_time()`'s clock) children still running are
+        cancelled without waiting for them to wind down.
+        """
+        self._stop_deadline = deadline
         if self.request_stop():
             await self._finished.wait()
 
@@ -182,6 +188,7 @@ class Supervisor(Actor):
         self._escalated = False
         self._restart_times.clear()
         self._stop_requested = anyio.Event()
+        self._stop_deadline = None
         self._finished = anyio.Event()
         escalation: SupervisorEscalated | None = None
         events_in, events_out = anyio.create_memory_object_stream[_Event](math.inf)
@@ -299,6 +306,11 @@ class Supervisor(Actor):
             await self._stop_requested.wait()
         return not self._stop_requested.is_set()
 
+    def _stop_wait(self) -> float:
+        if self._stop_deadline is None:
+            return self.stop_timeout
+        return max(0.0, min(self.stop_timeout, self._stop_deadline - anyio.current_time()))
+
     async def _stop_all(self) -> None:
         for child in reversed(self._children):
             await self._stop_child(child)
@@ -310,10 +322,10 @@ class Supervisor(Actor):
             child.stopping = True
             child.state = ActorState.STOPPING
             if child.actor.request_stop():
-                with anyio.move_on_after(self.stop_timeout):
+                with anyio.move_on_after(self._stop_wait()):
                     await child.exited.wait()
             child.scope.cancel()
-            with anyio.move_on_after(self.stop_timeout):
+            with anyio.move_on_after(self._stop_wait()):
                 await child.exited.wait()
             if child.alive:
                 return  # it shields itself from cancellation; the task group will wait for it

@@ -80,7 +80,9 @@ def create_app(
     """The app; `main_pid` is the serving process to stop if supervision gives up."""
     settings = settings or load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    runtime = runtime or build_runtime(settings, main_pid=main_pid)
+    if runtime is None:
+        runtime = build_runtime(settings, main_pid=main_pid)
+        runtime.exit_when_overdue = True
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

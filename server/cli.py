@@ -6,10 +6,8 @@ import argparse
 import asyncio
 import getpass
 import logging
-import os
 import sys
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,39 +51,22 @@ def _migrate(url: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from granian.constants import HTTPModes, Interfaces, Loops
-    from granian.http import HTTP1Settings
-    from granian.server import Server
-
-    from server.http.request_size import HTTP1_BUFFER_BYTES
+    from server.launcher import serve
 
     settings = _settings_or_exit()
-    url = _database_url(settings)
-    _migrate(url)
-    # The workers get these settings as they are, never through the environment.
-    settings = msgspec.structs.replace(settings, database_url=url, jwt_secret=_jwt_secret(settings))
-    server = Server(
-        "server.app:create_app",
-        factory=True,
-        address=args.host or settings.host,
-        port=args.port or settings.port,
-        interface=Interfaces.ASGI,
-        loop=Loops.uvloop,
-        workers=settings.workers,
-        runtime_threads=settings.runtime_threads,
-        backlog=settings.backlog,
-        backpressure=settings.backpressure,
-        http=HTTPModes(settings.http),
-        # Headers past this buffer: Granian answers 431 itself (server/http/request_size.py).
-        http1_settings=HTTP1Settings(max_buffer_size=HTTP1_BUFFER_BYTES),
-        workers_kill_timeout=int(settings.drain_seconds),
-        log_access=False,
+
+    def prepare(settings: Settings) -> Settings:
+        assert settings.database_url is not None
+        _migrate(settings.database_url)
+        # The workers get these settings as they are, never through the environment.
+        return msgspec.structs.replace(settings, jwt_secret=_jwt_secret(settings))
+
+    return serve(
+        settings, host=args.host or settings.host, port=args.port or settings.port, prepare=prepare
     )
-    server.serve(target_loader=partial(_worker_app, settings, os.getpid()), wrap_loader=False)
-    return 0
 
 
-def _worker_app(settings: Settings, main_pid: int) -> Litestar:
+def worker_app(settings: Settings, main_pid: int) -> Litestar:
     """Run in each Granian worker; an escalation there stops the serving process `main_pid`."""
     from server.app import create_app
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import select
 import signal
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import anyio
 import redis.asyncio as aioredis
@@ -30,6 +33,7 @@ from server.db.outbox import PostgresOutbox
 from server.db.pool import Pool, create_pool
 from server.db.session_store import PostgresSessionStore
 from server.db.unit import Database
+from server.granian_options import WORKER_EXIT_GRACE_SECONDS
 from server.http.in_flight import InFlight
 from server.http.limits import RateLimits
 from server.mail.senders import sender_from_url
@@ -54,6 +58,9 @@ from server.services.submissions import Submissions
 from server.settings import Settings
 
 logger = logging.getLogger("sevenp.runtime")
+
+# Of a shutdown's budget, what requests in flight leave for stopping actors and closing pools.
+_CLEANUP_RESERVE_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -87,28 +94,98 @@ class Runtime:
     instance_id: str
     started_at: float
     in_flight: InFlight = field(default_factory=InFlight)
+    # Set where the runtime is the process's whole job (a Granian worker), never in a test's.
+    exit_when_overdue: bool = False
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Open the pool, start the actors in order; on exit drain and stop in reverse."""
         await self.pool.open(wait=False)
-        async with anyio.create_task_group() as tg:
-            await tg.start(self.supervisor.run)
-            try:
-                yield
-            finally:
-                self.health.begin_draining()
-                with anyio.CancelScope(shield=True):
-                    if not await self.in_flight.drained(self.settings.drain_seconds):
-                        logger.warning(
-                            "drain deadline passed with %d in flight", self.in_flight.count
-                        )
-                    await self.supervisor.stop()
-                    self.bus.close()
-                    await self.pool.close(timeout=self.settings.drain_seconds)
-                    if self.redis is not None:
-                        await self.redis.aclose()
-                tg.cancel_scope.cancel()
+        watchdog = self._watch_stop_signals() if self.exit_when_overdue else None
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(self.supervisor.run)
+                try:
+                    yield
+                finally:
+                    self.health.begin_draining()
+                    if watchdog is not None:
+                        watchdog.begin()
+                    await self._shut_down((watchdog and watchdog.began) or time.monotonic())
+                    tg.cancel_scope.cancel()
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def _watch_stop_signals(self) -> ExitWatchdog:
+        """Start the shutdown clock when a stop signal arrives, not when Granian gets to it.
+
+        Granian's handlers stay: ours runs first, then the one it replaced.
+        """
+        watchdog = ExitWatchdog(self.settings.drain_seconds + WORKER_EXIT_GRACE_SECONDS)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(signum)
+
+            def on_signal(
+                signum: int, frame: FrameType | None, previous: object = previous
+            ) -> None:
+                watchdog.begin()
+                if callable(previous):
+                    previous(signum, frame)
+
+            signal.signal(signum, on_signal)
+        return watchdog
+
+    async def _shut_down(self, began: float) -> None:
+        """Drain, stop the actors in reverse, close the pool and Redis: all in `DRAIN_SECONDS`
+        from `began` (on `time.monotonic()`'s clock)."""
+        budget = self.settings.drain_seconds
+        left = budget - (time.monotonic() - began)
+        deadline = anyio.current_time() + left
+        with anyio.CancelScope(shield=True, deadline=deadline) as scope:
+            if not await self.in_flight.drained(left - min(left / 2, _CLEANUP_RESERVE_SECONDS)):
+                logger.warning("drain deadline passed with %d in flight", self.in_flight.count)
+            await self.supervisor.stop(deadline=deadline)
+            self.bus.close()
+            await self.pool.close(timeout=max(0.0, deadline - anyio.current_time()))
+            if self.redis is not None:
+                await self.redis.aclose()
+        if scope.cancelled_caught:
+            logger.warning("shutdown budget of %gs spent; the rest is abandoned", budget)
+
+
+class ExitWatchdog:
+    """Ends the process `seconds` after `begin()` unless `cancel()` comes first.
+
+    `begin` is safe in a signal handler: a thread of its own waits on a pipe, and neither
+    side takes a lock another thread, or the interrupted code, could hold.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.began: float | None = None
+        self._seconds = seconds
+        self._read, self._write = os.pipe()
+        threading.Thread(target=self._watch, name="exit-watchdog", daemon=True).start()
+
+    def begin(self) -> None:
+        if self.began is None:
+            self.began = time.monotonic()
+            os.write(self._write, b"b")
+
+    def cancel(self) -> None:
+        os.write(self._write, b"c")
+
+    def _watch(self) -> None:
+        while (note := os.read(self._read, 1)) != b"b":
+            if note == b"c":
+                return
+        exit_at = (self.began or time.monotonic()) + self._seconds
+        while (left := exit_at - time.monotonic()) > 0:
+            readable, _, _ = select.select([self._read], [], [], left)
+            if readable and os.read(self._read, 1) == b"c":
+                return
+        os.write(2, f"shutdown overran {self._seconds:g}s; exiting now\n".encode())
+        os._exit(70)
 
 
 def _redis_client(url: str, timeout: float) -> aioredis.Redis:

@@ -49,7 +49,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     runtime_threads: PositiveInt = 1
     backlog: PositiveInt = 16384
     backpressure: PositiveInt = 16384
-    http: Literal["auto", "1", "2"] = "auto"
+    http: Literal["auto", "1", "2"] = "1"
+    http_header_read_timeout_seconds: Annotated[float, msgspec.Meta(ge=0.001, le=60)] = 10.0
+    http_keep_alive: bool = True
     drain_seconds: PositiveFloat = 10.0
 
     # PostgreSQL pool

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from server.http.request_size import HTTP1_BUFFER_BYTES
+from server.granian_options import GranianOptions
+from server.settings import load_settings
 from tests.support.services import free_port
 from tests.support.waiting import eventually_sync
 
@@ -50,7 +51,7 @@ class LiveServer:
             sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop",
             "--factory", "--host", "127.0.0.1", "--port", str(self.port),
             "--workers", str(self._workers), "--no-access-log", "--log-level", "warning",
-            "--http1-buffer-size", str(HTTP1_BUFFER_BYTES),
+            *GranianOptions.of(load_settings(self.env)).command_line(),
             "server.app:create_app",
         ]  # fmt: skip
         with self.log_path.open("wb") as log:
@@ -83,6 +84,14 @@ class LiveServer:
     def pid(self) -> int:
         assert self._proc is not None
         return self._proc.pid
+
+    def signal(self, signum: int) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        assert self._proc is not None
+        return self._proc.wait(timeout)
 
     def stop(self, timeout: float = 15.0) -> int | None:
         if self._proc is None:

@@ -176,7 +176,12 @@ def build_runtime(
         interval=settings.health_interval_seconds,
         timeout=settings.health_probe_timeout_seconds,
     )
-    database = Database(pool, slow_query_ms=settings.slow_query_ms)
+    database = Database(
+        pool,
+        slow_query_ms=settings.slow_query_ms,
+        budget_seconds=settings.db_timeout_seconds,
+        available=lambda: not health.is_down("postgres"),
+    )
     bus = SyncBus(redis, channel=f"{settings.redis_prefix}events", instance_id=instance_id)
     sessions = SessionActor(
         store=PostgresSessionStore(database),

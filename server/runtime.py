@@ -189,6 +189,7 @@ def build_runtime(
         instance_id=instance_id,
         access_ttl_seconds=settings.access_token_ttl_seconds,
         last_seen_flush_seconds=settings.session_flush_seconds,
+        resync_seconds=settings.session_resync_seconds,
     )
     rate_limiter = RateLimitActor(
         redis=redis,

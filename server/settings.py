@@ -105,6 +105,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     mail_from: str = "no-reply@sevenp.local"
     mail_poll_seconds: PositiveFloat = 2.0
     session_flush_seconds: PositiveFloat = 5.0
+    session_resync_seconds: PositiveFloat = 5.0
 
     def rate(self, spec: str) -> tuple[int, float]:
         units, seconds = spec.split("/", 1)

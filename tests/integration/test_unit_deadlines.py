@@ -87,3 +87,24 @@ async def test_an_error_in_the_block_rolls_back_and_returns_an_idle_connection(
         await fail_inside()
     async with pool.connection() as conn:
         assert conn.info.transaction_status.name == "IDLE"
+
+
+async def test_after_commit_actions_finish_when_the_caller_is_cancelled(pool: Pool) -> None:
+    database = Database(pool)
+    announcing, announced = anyio.Event(), anyio.Event()
+
+    async def announce() -> None:
+        announcing.set()
+        await anyio.sleep(0.1)
+        announced.set()
+
+    async def request() -> None:
+        async with database.unit() as uow:
+            await uow.value(ONE, None)
+            uow.after_commit(announce)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(request)
+        await announcing.wait()
+        tg.cancel_scope.cancel()
+    assert announced.is_set()

@@ -31,6 +31,8 @@ async def test_the_page_loads_only_same_origin_scripts_that_the_server_serves(
         asset = await http.get(url)
         assert asset.status_code == 200, url
         assert asset.content
+    licence = await http.get("/schema/assets/LICENSE")
+    assert "Apache License" in licence.text
     # Everything else keeps the strict policy.
     for path in ("/schema/openapi.json", "/health/live"):
         answer = await http.get(path)

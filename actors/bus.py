@@ -5,7 +5,10 @@ loop, each under a deadline; while the link is down they stay queued (a peer
 whose own link never broke would otherwise never hear of them) and are
 dropped, with a log line, only when the mailbox is full or an event failed
 to publish `_MAX_PUBLISH_ATTEMPTS` times. Incoming events from other
-instances go to the handlers subscribed to their type. After every
+instances go to the handlers subscribed to their type. Each event is numbered
+(`seq`) when it is queued, per instance, so a dropped or lost one leaves a gap
+that its peers see at that instance's next event: they run their `on_gap`
+callbacks then. After every
 (re)connection the `on_connected` callbacks run so that subscribers resync
 from PostgreSQL, the source of truth, for what they missed meanwhile.
 
@@ -43,6 +46,7 @@ logger = logging.getLogger("sevenp.bus")
 
 EventT = TypeVar("EventT", bound=msgspec.Struct)
 ConnectedCallback = Callable[[], Awaitable[None]]
+GapCallback = Callable[[], None]
 
 _EVENT_TYPES: tuple[type[Any], ...] = get_args(BusEvent)
 _PING_MESSAGE = "sevenp-bus-ping"
@@ -50,6 +54,7 @@ _BACKOFF_INITIAL_SECONDS = 0.1
 _BACKOFF_MAX_SECONDS = 2.0
 _MAX_PUBLISH_ATTEMPTS = 3
 _DRAIN_SECONDS = 2.0
+_MAX_ORIGINS = 10_000
 
 
 class LinkLost(Exception):
@@ -83,6 +88,10 @@ class SyncBus(Actor):
         )
         self._handlers: dict[type[Any], list[Callable[[Any], None]]] = {}
         self._connected_callbacks: list[ConnectedCallback] = []
+        self._gap_callbacks: list[GapCallback] = []
+        self._seq = 0
+        self._last_seq: dict[str, int] = {}
+        self._gaps = 0
         self._connected = False
         self._link_generation = 0
         self._unsent: BusEvent | None = None
@@ -119,10 +128,16 @@ class SyncBus(Actor):
         """Await `callback` after each (re)connection, once subscribed."""
         self._connected_callbacks.append(callback)
 
+    def on_gap(self, callback: GapCallback) -> None:
+        """Call `callback` when a peer's event numbers show that one of its events was lost."""
+        self._gap_callbacks.append(callback)
+
     async def publish(self, event: BusEvent) -> None:
         """Queue `event` for the other instances; never waits on Redis."""
         if self._mailbox is None:
             return
+        self._seq += 1
+        event.seq = self._seq
         try:
             self._mailbox.send_nowait(event)
         except MailboxFull:
@@ -151,6 +166,7 @@ class SyncBus(Actor):
             "dropped": self._dropped,
             "malformed": self._malformed,
             "reconnects": self._reconnects,
+            "gaps": self._gaps,
         }
 
     def request_stop(self) -> bool:
@@ -215,6 +231,8 @@ class SyncBus(Actor):
                 self._reconnects += 1
                 logger.info("Redis link re-established")
             self._connected = True
+            # What was missed while unlinked is the resync's business, not a gap.
+            self._last_seq.clear()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._receive, pubsub)
                 tg.start_soon(self._publish_queued, redis, mailbox)
@@ -258,6 +276,7 @@ class SyncBus(Actor):
         if event.origin == self._instance_id:
             return
         self._received += 1
+        self._check_sequence(event.origin, event.seq)
         for handler in self._handlers.get(type(event), ()):
             try:
                 handler(event)
@@ -285,6 +304,21 @@ class SyncBus(Actor):
                 await redis.publish(self._channel, event_encoder.encode(self._unsent))
             self._unsent, self._unsent_attempts = None, 0
             self._published += 1
+
+    def _check_sequence(self, origin: str, seq: int) -> None:
+        last = self._last_seq.get(origin)
+        if last is not None and seq > last + 1:
+            self._gaps += 1
+            logger.warning("bus events %d..%d of %s were lost", last + 1, seq - 1, origin)
+            for callback in list(self._gap_callbacks):
+                try:
+                    callback()
+                except Exception:
+                    logger.exception("on_gap callback %r failed", callback)
+        if last is None or seq > last:
+            if last is None and len(self._last_seq) >= _MAX_ORIGINS:
+                self._last_seq.clear()
+            self._last_seq[origin] = seq
 
     async def _notify_connected(self) -> None:
         for callback in list(self._connected_callbacks):

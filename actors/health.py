@@ -74,6 +74,11 @@ class HealthActor(Actor):
         """Supervision gave up: not ready until the process is replaced."""
         self._failed = reason
 
+    def is_down(self, name: str) -> bool:
+        """Whether the last probe of `name` failed (False before its first answer)."""
+        result = self._results.get(name)
+        return result is not None and result.status == "down"
+
     def add_derived_check(self, name: str, derive: Callable[[], CheckResult]) -> None:
         """A check computed from in-process state (e.g. an actor's link), read at request time."""
         self._derived[name] = derive

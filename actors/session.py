@@ -28,7 +28,17 @@ Otherwise `check_local` answers None and callers fall back to `check_database`, 
 PostgreSQL (cached per session for `fallback_cache_seconds`): the actor fails closed and
 reports itself degraded instead of trusting state that may have missed a revocation.
 
-A resync loads the revocations of the last retention period into fresh dicts; changes
+A bus event can still be lost while both links stand (its publisher dropped it, or died
+between its commit and the publish), so nothing rests on the bus alone:
+- every `resync_seconds` the actor reads from PostgreSQL what changed since its watermark
+  (the database's time at its last read, less `RESYNC_OVERLAP_SECONDS` for transactions
+  that committed after their `now()` and for clocks that disagree) and merges it in;
+- the bus numbers each instance's events; a gap in a peer's numbers means an event was
+  lost, and the actor stops trusting its state until a full resync.
+So a revocation is refused everywhere at most `resync_seconds` (plus one read) after it
+committed, whatever single part fails.
+
+A full resync loads the revocations of the last retention period into fresh dicts; changes
 applied while it reads are kept aside and folded in, so none is lost to the swap.
 """
 
@@ -54,6 +64,7 @@ from schemas.events import SessionRevoked, UserSessionsRevoked
 logger = logging.getLogger("sevenp.sessions")
 
 RETENTION_MARGIN_SECONDS = 60.0
+RESYNC_OVERLAP_SECONDS = 30.0
 MAX_PENDING_LAST_SEEN = 100_000
 MAX_CACHED_VERDICTS = 100_000
 _IDLE_TICK_SECONDS = 1.0
@@ -75,6 +86,14 @@ class Cutoff(msgspec.Struct, frozen=True):
     at: float
 
 
+class Cutoffs(msgspec.Struct, frozen=True):
+    """Sessions revoked and users invalidated, read at `as_of` (the database's unix time)."""
+
+    sessions: list[Cutoff]
+    users: list[Cutoff]
+    as_of: float
+
+
 class SessionStore(Protocol):
     """What the actor reads from and writes to the database; each call is one checkout."""
 
@@ -82,8 +101,9 @@ class SessionStore(Protocol):
         """None when there is no such session of that user."""
         ...
 
-    async def recent_cutoffs(self, within_seconds: float) -> tuple[list[Cutoff], list[Cutoff]]:
-        """Sessions revoked and users invalidated in the last `within_seconds`."""
+    async def cutoffs_since(self, since: float | None, within_seconds: float) -> Cutoffs:
+        """Sessions revoked and users invalidated after `since` (database time; None: any
+        time) and in the last `within_seconds`."""
         ...
 
     async def write_last_seen(self, session_ids: list[uuid.UUID], seen_at: list[float]) -> None:
@@ -126,6 +146,7 @@ class SessionActor(Actor):
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         db_timeout_seconds: float = 5.0,
+        resync_seconds: float = 5.0,
     ) -> None:
         self.name = "sessions"
         self._store = store
@@ -138,6 +159,8 @@ class SessionActor(Actor):
         self._clock = clock
         self._monotonic = monotonic
         self._db_timeout = db_timeout_seconds
+        self._resync_every = resync_seconds
+        self._watermark: float | None = None
         self._revoked: dict[str, float] = {}
         self._valid_after: dict[str, float] = {}
         self._last_seen: dict[str, float] = {}
@@ -149,11 +172,14 @@ class SessionActor(Actor):
         self._database_checks = 0
         self._cache_hits = 0
         self._resyncs = 0
+        self._catch_ups = 0
+        self._bus_gaps = 0
         self._last_seen_flushed = 0
         self._last_seen_dropped = 0
         bus.subscribe(SessionRevoked, self._on_session_revoked)
         bus.subscribe(UserSessionsRevoked, self._on_user_sessions_revoked)
         bus.on_connected(self._on_bus_connected)
+        bus.on_gap(self._on_bus_gap)
 
     # -- hot path ---------------------------------------------------------------------------
 
@@ -284,6 +310,8 @@ class SessionActor(Actor):
             "database_checks": self._database_checks,
             "cache_hits": self._cache_hits,
             "resyncs": self._resyncs,
+            "catch_ups": self._catch_ups,
+            "bus_gaps": self._bus_gaps,
             "last_seen_flushed": self._last_seen_flushed,
             "last_seen_dropped": self._last_seen_dropped,
         }
@@ -298,15 +326,21 @@ class SessionActor(Actor):
         try:
             start = anyio.current_time()
             next_flush, next_prune = start + self._flush_every, start + self._prune_every
+            next_catch_up = start + self._resync_every
             while not stop_requested.is_set():
                 now = anyio.current_time()
-                wait = min(next_flush, next_prune, now + _IDLE_TICK_SECONDS) - now
+                wait = min(next_flush, next_prune, next_catch_up, now + _IDLE_TICK_SECONDS) - now
                 with anyio.move_on_after(max(0.0, wait)):
                     await self._wake.wait()
                 self._wake = anyio.Event()
                 if self._synced_generation != self._bus.link_generation:
                     await self._try(self._resync, "resync")
+                    next_catch_up = anyio.current_time() + self._resync_every
                 now = anyio.current_time()
+                if now >= next_catch_up:
+                    await self._try(self._catch_up, "catch-up")
+                    next_catch_up = anyio.current_time() + self._resync_every
+                    now = anyio.current_time()
                 if now >= next_flush:
                     await self._try(self.flush_last_seen, "lastSeen flush")
                     next_flush = now + self._flush_every
@@ -360,30 +394,51 @@ class SessionActor(Actor):
         if self._wake is not None:
             self._wake.set()
 
+    def _on_bus_gap(self) -> None:
+        self._bus_gaps += 1
+        self._synced_generation = None
+        if self._wake is not None:
+            self._wake.set()
+
     async def _resync(self) -> None:
-        generation = self._bus.link_generation
+        generation, gaps = self._bus.link_generation, self._bus_gaps
         journal = self._journal = _Journal()
         try:
             with anyio.fail_after(self._db_timeout):
-                revoked_sessions, invalidated_users = await self._store.recent_cutoffs(
-                    self._retention
-                )
+                found = await self._store.cutoffs_since(None, self._retention)
         finally:
             self._journal = None
-        revoked = {cut.id: cut.at + self._retention for cut in revoked_sessions}
-        valid_after = {cut.id: cut.at for cut in invalidated_users}
+        revoked = {cut.id: cut.at + self._retention for cut in found.sessions}
+        valid_after = {cut.id: cut.at for cut in found.users}
         for session_id, until in journal.revoked.items():
             _keep_latest(revoked, session_id, until)
         for user_id, after in journal.valid_after.items():
             _keep_latest(valid_after, user_id, after)
         self._revoked, self._valid_after = revoked, valid_after
-        self._synced_generation = generation
+        self._watermark = found.as_of
+        # A gap noticed while reading may be of an event committed after the read began.
+        self._synced_generation = generation if self._bus_gaps == gaps else None
         self._resyncs += 1
         logger.info(
             "resynced from the database: %d revoked sessions, %d users invalidated",
             len(revoked),
             len(valid_after),
         )
+
+    async def _catch_up(self) -> None:
+        """Merge in what changed in the database since the watermark."""
+        if self._watermark is None:
+            await self._resync()
+            return
+        since = self._watermark - RESYNC_OVERLAP_SECONDS
+        with anyio.fail_after(self._db_timeout):
+            found = await self._store.cutoffs_since(since, self._retention)
+        for cut in found.sessions:
+            _keep_latest(self._revoked, cut.id, cut.at + self._retention)
+        for cut in found.users:
+            _keep_latest(self._valid_after, cut.id, cut.at)
+        self._watermark = found.as_of
+        self._catch_ups += 1
 
     async def _ask_database(self, session_id: str, user_id: str) -> _Verdict:
         asked_at = self._monotonic()

@@ -1,8 +1,10 @@
 """Events that instances share over the Redis bus: one tagged union, one decoder, one encoder.
 
 Every event names its `origin` (the publishing instance's id) so that an
-instance can skip its own events when they come back from Redis. To add an
-event, define a Struct with a unique `tag` and add it to `BusEvent`.
+instance can skip its own events when they come back from Redis, and carries
+`seq`, set by the publishing bus: 1, 2, 3... per origin over every event type,
+so that a gap shows a receiver that an event was lost. To add an event, define
+a Struct with a unique `tag`, `origin` and `seq`, and add it to `BusEvent`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ class SessionRevoked(msgspec.Struct, tag="session.revoked", kw_only=True):
     session_id: str
     user_id: str
     origin: str
+    seq: int = 0
 
 
 class UserSessionsRevoked(msgspec.Struct, tag="user.sessions_revoked", kw_only=True):
@@ -29,6 +32,7 @@ class UserSessionsRevoked(msgspec.Struct, tag="user.sessions_revoked", kw_only=T
     valid_after: float
     session_ids: list[str]
     origin: str
+    seq: int = 0
 
 
 class CacheTagsInvalidated(msgspec.Struct, tag="cache.tags_invalidated", kw_only=True):
@@ -37,6 +41,7 @@ class CacheTagsInvalidated(msgspec.Struct, tag="cache.tags_invalidated", kw_only
     tags: list[str]
     versions: list[int]
     origin: str
+    seq: int = 0
 
 
 BusEvent = SessionRevoked | UserSessionsRevoked | CacheTagsInvalidated

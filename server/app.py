@@ -11,11 +11,11 @@ from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from server.errors import exception_handlers
 from server.http.compression import CompressionWhenAsked
+from server.http.docs import SwaggerUIPage
 from server.http.gate import request_gate
 from server.http.idempotency import Replayed, replay_response
 from server.http.openapi_problems import document_problems
@@ -111,7 +111,7 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="7P Education Platform API",
             version=version("sevenp"),
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[SwaggerUIPage()],
             openapi_router=Router(
                 path="/schema", route_handlers=[], opt={"public": True}, include_in_schema=False
             ),

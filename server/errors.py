@@ -16,11 +16,12 @@
      ├── HeaderFieldsTooLarge        431
      └── ServiceUnavailable          503, a dependency is down
 
-Litestar's own HTTP exceptions, database and Redis outages and anything
-unexpected are mapped here too; no stack trace leaves the server outside
-development. A path whose id does not parse is a 400 (Litestar's router calls it a
-404), and a value the database refuses as data (psycopg's DataError, such as NUL in
-text) is a 400: the schemas should refuse such input first, this is the last line.
+Litestar's own HTTP exceptions, database and Redis outages, a full password-hashing
+queue (503 with Retry-After) and anything unexpected are mapped here too; no stack trace
+leaves the server outside development. A path whose id does not parse is a 400
+(Litestar's router calls it a 404), and a value the database refuses as data (psycopg's
+DataError, such as NUL in text) is a 400: the schemas should refuse such input first,
+this is the last line.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from litestar.types import ExceptionHandlersMap
 from schemas.problem import FieldError, Problem
 from server.http.path_parameters import malformed_path_parameters
 from server.http.validation import body_field_errors
+from server.security.passwords import HashQueueFull
 
 logger = logging.getLogger("sevenp.errors")
 
@@ -289,6 +291,17 @@ def _on_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Resp
     )
 
 
+def _on_hash_queue_full(request: Request[Any, Any, Any], exc: HashQueueFull) -> Response[Problem]:
+    logger.warning("password hashing queue full on %s", request.url.path)
+    return problem_response(
+        503,
+        error="Service Unavailable",
+        message="Too many sign-ins are being checked right now; retry shortly",
+        headers={"Retry-After": "1"},
+        instance=request.url.path,
+    )
+
+
 def exception_handlers(*, expose_traces: bool) -> ExceptionHandlersMap:
     """The handlers for the app; `expose_traces` only in development."""
 
@@ -307,6 +320,7 @@ def exception_handlers(*, expose_traces: bool) -> ExceptionHandlersMap:
         ValidationException: _on_validation,
         HTTPException: _on_http_exception,
         psycopg.DataError: _on_data_error,
+        HashQueueFull: _on_hash_queue_full,
         psycopg.OperationalError: _on_dependency_down,
         psycopg_pool.PoolTimeout: _on_dependency_down,
         redis.exceptions.ConnectionError: _on_dependency_down,

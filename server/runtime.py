@@ -264,7 +264,12 @@ def build_runtime(
         interval=settings.health_interval_seconds,
         timeout=settings.health_probe_timeout_seconds,
     )
-    database = Database(pool, slow_query_ms=settings.slow_query_ms)
+    database = Database(
+        pool,
+        slow_query_ms=settings.slow_query_ms,
+        budget_seconds=settings.db_timeout_seconds,
+        available=lambda: not health.is_down("postgres"),
+    )
     bus = SyncBus(redis, channel=f"{settings.redis_prefix}events", instance_id=instance_id)
     sessions = SessionActor(
         store=PostgresSessionStore(database),
@@ -272,6 +277,7 @@ def build_runtime(
         instance_id=instance_id,
         access_ttl_seconds=settings.access_token_ttl_seconds,
         last_seen_flush_seconds=settings.session_flush_seconds,
+        resync_seconds=settings.session_resync_seconds,
     )
     rate_limiter = RateLimitActor(
         redis=redis,

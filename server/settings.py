@@ -101,10 +101,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     argon2_time_cost: Annotated[int, msgspec.Meta(ge=1)] = 2
     argon2_parallelism: PositiveInt = 1
     hash_concurrency: PositiveInt = 2
+    hash_queue_max: Annotated[int, msgspec.Meta(ge=0)] = 64
     mail_url: str = "console://"
     mail_from: str = "no-reply@sevenp.local"
     mail_poll_seconds: PositiveFloat = 2.0
     session_flush_seconds: PositiveFloat = 5.0
+    session_resync_seconds: PositiveFloat = 5.0
 
     def rate(self, spec: str) -> tuple[int, float]:
         units, seconds = spec.split("/", 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from actors.session import Cutoff, Standing
+from actors.session import Cutoff, Cutoffs, Standing
 from server.db.queries import sessions as q
 from server.db.unit import Database
 
@@ -19,12 +19,13 @@ class PostgresSessionStore:
         async with self._database.unit(autocommit=True) as uow:
             return await uow.one(q.STANDING, {"session": session_id, "user": user_id}, Standing)
 
-    async def recent_cutoffs(self, within_seconds: float) -> tuple[list[Cutoff], list[Cutoff]]:
-        params = {"seconds": within_seconds}
+    async def cutoffs_since(self, since: float | None, within_seconds: float) -> Cutoffs:
+        params = {"since": since, "seconds": within_seconds}
         async with self._database.unit(autocommit=True) as uow:
-            sessions = await uow.all(q.REVOKED_WITHIN, params, Cutoff)
-            users = await uow.all(q.USERS_INVALIDATED_WITHIN, params, Cutoff)
-        return sessions, users
+            as_of = await uow.value(q.DATABASE_TIME, None)
+            sessions = await uow.all(q.REVOKED_SINCE, params, Cutoff)
+            users = await uow.all(q.USERS_INVALIDATED_SINCE, params, Cutoff)
+        return Cutoffs(sessions=sessions, users=users, as_of=float(as_of))
 
     async def write_last_seen(self, session_ids: list[uuid.UUID], seen_at: list[float]) -> None:
         async with self._database.unit(autocommit=True) as uow:

@@ -4,7 +4,6 @@
         user = await uow.one(users.GET, {"id": user_id}, User)
         await uow.execute(audit.RECORD, {...})
         uow.after_commit(announce)          # runs once the transaction has committed
-        uow.after_rollback(release)         # runs once it has rolled back (or never began)
 
 A unit takes a connection from the pool at its first statement (a unit that runs none
 costs nothing), runs every statement in one transaction, commits when the block ends and
@@ -12,6 +11,15 @@ rolls back when it raises. Work that must follow a commit (announcing a revocati
 waking the mail actor, invalidating cache tags) is registered with `after_commit`, work that
 must follow a failure (releasing an idempotency key) with `after_rollback`; both run
 shielded from cancellation, so a client hanging up cannot lose them.
+
+Deadlines. Every unit has one: the request's (`Database.request_budget()`, entered once per
+request), else its own budget from its start. Waiting for a connection, each statement and
+the commit run under it; past it the unit raises `TimeoutError` (a 503) and the connection,
+whose state is then unknown, is closed instead of being returned. A frozen database thus
+holds no request longer than the budget. When the health actor already knows the database
+is down (`available()` is False), a unit refuses at its first statement with
+`DatabaseUnavailable` (a 503 too) without taking a connection; a unit that runs no
+statement never asks.
 
 `database.unit(autocommit=True)` runs each statement on its own instead, without the
 BEGIN and COMMIT round trips: for the actors' single statements, whose effect must not
@@ -22,12 +30,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import anyio
-from psycopg import AsyncConnection, AsyncCursor
+import psycopg
+from psycopg import AsyncConnection, AsyncCursor, AsyncTransaction
+from psycopg.pq import TransactionStatus
 from psycopg.rows import AsyncRowFactory, TupleRow, tuple_row
 
 from server.db.pool import Pool
@@ -42,6 +53,11 @@ AfterCommit = Callable[[], Awaitable[None]]
 logger = logging.getLogger("sevenp.db")
 slow_logger = logging.getLogger("sevenp.db.slow")
 _AFTER_COMMIT_SECONDS = 5.0
+_request_deadline: ContextVar[float | None] = ContextVar("sevenp_request_deadline", default=None)
+
+
+class DatabaseUnavailable(psycopg.OperationalError):
+    """The database is known to be down: refused before a connection was asked for."""
 
 
 class UnitOfWork:
@@ -53,27 +69,37 @@ class UnitOfWork:
         "_autocommit",
         "_conn",
         "_database",
-        "_stack",
+        "_deadline",
+        "_transaction",
         "statements",
     )
 
-    def __init__(self, database: Database, stack: AsyncExitStack, *, autocommit: bool) -> None:
+    def __init__(self, database: Database, *, autocommit: bool, deadline: float) -> None:
         self._database = database
-        self._stack = stack
         self._autocommit = autocommit
+        self._deadline = deadline
         self._conn: AsyncConnection[TupleRow] | None = None
+        self._transaction: AbstractAsyncContextManager[AsyncTransaction] | None = None
         self._after: list[AfterCommit] = []
         self._after_rollback: list[AfterCommit] = []
         self.statements: list[str] = []
         """The names of the statements run so far, in order."""
 
     async def _connection(self) -> AsyncConnection[TupleRow]:
-        if self._conn is None:
-            conn = await self._stack.enter_async_context(self._database.pool.connection())
-            if not self._autocommit:
-                await self._stack.enter_async_context(conn.transaction())
-            self._conn = conn
-        return self._conn
+        if self._conn is not None:
+            return self._conn
+        if not self._database.available():
+            raise DatabaseUnavailable("the database is down")
+        pool = self._database.pool
+        with anyio.fail_at(self._deadline):
+            conn = await pool.getconn(timeout=max(0.0, self._deadline - anyio.current_time()))
+        self._conn = conn
+        if not self._autocommit:
+            transaction = conn.transaction()
+            with anyio.fail_at(self._deadline):
+                await transaction.__aenter__()
+            self._transaction = transaction
+        return conn
 
     async def one(self, statement: Statement, params: Params, row: type[T]) -> T | None:
         """The first row as `row`, or None."""
@@ -103,9 +129,31 @@ class UnitOfWork:
         self.statements.append(statement.name)
         started = time.perf_counter()
         async with conn.cursor(row_factory=rows) as cur:
-            await cur.execute(statement.sql, params, prepare=statement.prepare)
+            with anyio.fail_at(self._deadline):
+                await cur.execute(statement.sql, params, prepare=statement.prepare)
             yield cur
         self._database.timed(statement, started)
+
+    async def _finish(self, error: BaseException | None) -> None:
+        """Commit (or roll back after `error`) under the deadline, then hand the connection
+        back: closed first unless it is idle, since its state is then unknown."""
+        conn, transaction = self._conn, self._transaction
+        self._conn = self._transaction = None
+        if conn is None:
+            return
+        try:
+            if transaction is not None and not conn.closed:
+                if error is None:
+                    with anyio.fail_at(self._deadline):
+                        await transaction.__aexit__(None, None, None)
+                else:
+                    with anyio.move_on_at(self._deadline):
+                        await transaction.__aexit__(type(error), error, error.__traceback__)
+        finally:
+            with anyio.CancelScope(shield=True):
+                if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                    await conn.close()
+                await self._database.pool.putconn(conn)
 
     def after_commit(self, action: AfterCommit) -> None:
         self._after.append(action)
@@ -134,19 +182,48 @@ async def _run_shielded(actions: list[AfterCommit]) -> None:
 
 
 class Database:
-    """Opens units of work on the pool; logs statements slower than `slow_query_ms`."""
+    """Opens units of work on the pool; logs statements slower than `slow_query_ms`.
 
-    def __init__(self, pool: Pool, *, slow_query_ms: float = 100.0) -> None:
+    `budget_seconds` is how long a unit (or a request, see `request_budget`) may take over
+    its statements; `available` says whether the database may be asked at all.
+    """
+
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        slow_query_ms: float = 100.0,
+        budget_seconds: float = 5.0,
+        available: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.pool = pool
+        self.available = available
         self._slow_seconds = slow_query_ms / 1000
+        self._budget = budget_seconds
+
+    @contextmanager
+    def request_budget(self) -> Iterator[None]:
+        """Every unit opened within shares one deadline, `budget_seconds` from now."""
+        token = _request_deadline.set(anyio.current_time() + self._budget)
+        try:
+            yield
+        finally:
+            _request_deadline.reset(token)
 
     @asynccontextmanager
     async def unit(self, *, autocommit: bool = False) -> AsyncIterator[UnitOfWork]:
-        stack = AsyncExitStack()
-        uow = UnitOfWork(self, stack, autocommit=autocommit)
+        deadline = _request_deadline.get()
+        if deadline is None:
+            deadline = anyio.current_time() + self._budget
+        uow = UnitOfWork(self, autocommit=autocommit, deadline=deadline)
         try:
-            async with stack:
-                yield uow
+            yield uow
+        except BaseException as exc:
+            await uow._finish(exc)
+            await uow._run_after_rollback()
+            raise
+        try:
+            await uow._finish(None)
         except BaseException:
             await uow._run_after_rollback()
             raise

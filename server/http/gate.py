@@ -1,6 +1,7 @@
 """The request gate: one ASGI middleware in front of every route handler.
 
-In order: count the request in flight (a graceful stop waits for it), refuse an oversized
+In order: count the request in flight (a graceful stop waits for it), start the request's
+database deadline, refuse an oversized
 request target or header fields (414, 431) and a body that is not JSON (415), decide the
 address-keyed rate limits, authenticate and apply the route's access rule, decide the
 user-keyed limits, and leave the RateLimit fields (and what
@@ -49,6 +50,7 @@ def _header_values(scope: Scope) -> dict[bytes, bytes]:
 def request_gate(runtime: Runtime) -> type:
     """The middleware class, bound to this worker's runtime."""
     in_flight = runtime.in_flight
+    request_budget = runtime.database.request_budget
 
     class RequestGate:
         def __init__(self, app: ASGIApp) -> None:
@@ -60,7 +62,8 @@ def request_gate(runtime: Runtime) -> type:
                 return
             in_flight.count += 1
             try:
-                await self._gate(scope, receive, send)
+                with request_budget():
+                    await self._gate(scope, receive, send)
             finally:
                 in_flight.count -= 1
 

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from litestar.types import Message, Scope
 
+from server.http.docs import DOCS_CONTENT_SECURITY_POLICY
 from server.http.limits import RATE_LIMIT_FIELDS_KEY, RATE_LIMIT_SETTLE_KEY, RateLimits
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -24,6 +25,13 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-resource-policy", b"same-origin"),
     # Granian sends `server: granian` unless the app sets one: a neutral value instead.
     (b"server", b"api"),
+)
+
+# The API reference page runs Swagger UI, served from this origin: a policy for it alone.
+DOCS_PAGE_PATHS = frozenset({"/schema", "/schema/", "/schema/swagger"})
+DOCS_PAGE_HEADERS = tuple(
+    (name, DOCS_CONTENT_SECURITY_POLICY.encode() if name == b"content-security-policy" else value)
+    for name, value in SECURITY_HEADERS
 )
 
 _STRIPPED = frozenset({b"server", b"x-powered-by"})
@@ -42,7 +50,7 @@ def response_fields_hook(
             for name, value in message.get("headers", ())
             if name.lower() not in _STRIPPED
         ]
-        headers.extend(SECURITY_HEADERS)
+        headers.extend(DOCS_PAGE_HEADERS if scope["path"] in DOCS_PAGE_PATHS else SECURITY_HEADERS)
         state = cast(dict[str, Any], scope)
         limit_fields = state.get(RATE_LIMIT_FIELDS_KEY)
         if limit_fields is not None and message["status"] != 429:

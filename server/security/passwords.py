@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import secrets
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -23,6 +24,8 @@ from server.settings import Settings
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 MIN_CONTEXT_WORD_LENGTH = 4
+
+T = TypeVar("T")
 
 _COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 
@@ -94,17 +97,28 @@ class Argon2Settings:
     parallelism: int = 1
 
 
+class HashQueueFull(Exception):
+    """`queue_max` hashes already wait for a thread: the caller should come back later."""
+
+
 class PasswordHasher:
     """argon2id hashing and verifying in worker threads, at most `max_concurrency` at once.
 
     The bound keeps a burst of logins from holding more than
     max_concurrency * memory_kib of memory, and the threads keep the event
-    loop free. Construct it once at startup: it computes a dummy hash then.
+    loop free. At most `queue_max` calls wait for a thread; past that a call
+    raises `HashQueueFull` at once instead of queueing for seconds. A waiting
+    call that is cancelled (its client went away) leaves the queue and its hash
+    never starts. Construct it once at startup: it computes a dummy hash then.
     """
 
-    def __init__(self, settings: Argon2Settings, *, max_concurrency: int) -> None:
+    def __init__(
+        self, settings: Argon2Settings, *, max_concurrency: int, queue_max: int = 64
+    ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        if queue_max < 0:
+            raise ValueError("queue_max must not be negative")
         self.settings = settings
         self._argon2 = argon2.PasswordHasher(
             time_cost=settings.time_cost,
@@ -113,6 +127,8 @@ class PasswordHasher:
             type=argon2.Type.ID,
         )
         self._max_concurrency = max_concurrency
+        self._queue_max = queue_max
+        self._queued = 0
         self._limiter: anyio.CapacityLimiter | None = None
         self._dummy_hash = self._argon2.hash(secrets.token_urlsafe(16))
 
@@ -122,20 +138,36 @@ class PasswordHasher:
             self._limiter = anyio.CapacityLimiter(self._max_concurrency)
         return self._limiter
 
+    @property
+    def queued(self) -> int:
+        """Calls waiting for a thread."""
+        return self._queued
+
     async def hash(self, password: str) -> str:
         """The encoded argon2id hash of `password`, with a fresh salt."""
-        return await anyio.to_thread.run_sync(
-            self._argon2.hash, _normalize(password), limiter=self._thread_limiter()
-        )
+        return await self._in_thread(self._argon2.hash, _normalize(password))
 
     async def verify(self, stored_hash: str, password: str) -> bool:
         """Whether `password` matches `stored_hash`; False for a malformed hash too."""
-        return await anyio.to_thread.run_sync(
-            self._verify_in_thread,
-            stored_hash,
-            _normalize(password),
-            limiter=self._thread_limiter(),
-        )
+        return await self._in_thread(self._verify_in_thread, stored_hash, _normalize(password))
+
+    async def _in_thread(self, work: Callable[..., T], *args: str) -> T:
+        limiter = self._thread_limiter()
+        try:
+            limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            if self._queued >= self._queue_max:
+                raise HashQueueFull(f"{self._queued} password hashes already wait") from None
+            self._queued += 1
+            try:
+                await limiter.acquire()
+            finally:
+                self._queued -= 1
+        try:
+            # Shielded (anyio's default): the token is held until the thread's work ends.
+            return await anyio.to_thread.run_sync(work, *args)
+        finally:
+            limiter.release()
 
     async def verify_dummy(self, password: str) -> None:
         """Spend the time of one verify, so an unknown account answers as slowly as a known one."""
@@ -164,4 +196,5 @@ def password_hasher(settings: Settings, *, max_concurrency: int) -> PasswordHash
             parallelism=settings.argon2_parallelism,
         ),
         max_concurrency=max_concurrency,
+        queue_max=settings.hash_queue_max,
     )

@@ -88,10 +88,17 @@ class Instance:
         fallback_cache_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        resync_seconds: float = 3600.0,
+        mailbox_capacity: int = 10_000,
     ) -> None:
         self.id = uuid.uuid4().hex[:8]
         self.bus = SyncBus(
-            redis, channel=channel, instance_id=self.id, io_timeout=0.5, ping_interval=0.2
+            redis,
+            channel=channel,
+            instance_id=self.id,
+            io_timeout=0.5,
+            ping_interval=0.2,
+            mailbox_capacity=mailbox_capacity,
         )
         self.sessions = SessionActor(
             store=PostgresSessionStore(Database(pool)),
@@ -101,6 +108,7 @@ class Instance:
             fallback_cache_seconds=fallback_cache_seconds,
             clock=clock,
             monotonic=monotonic,
+            resync_seconds=resync_seconds,
         )
 
 
@@ -431,3 +439,98 @@ async def test_instances_flushing_the_same_sessions_at_once_never_deadlock(pool:
             (user_id,),
         )
         assert await cursor.fetchone() == (300,)
+
+
+RESYNC = 0.3
+
+
+async def test_an_event_no_peer_hears_is_made_up_by_the_periodic_resync(
+    pool: Pool, redis_url: str, channel: str
+) -> None:
+    """A's announcements go where B never listens: B learns from PostgreSQL within the bound."""
+    user_id = await new_user(pool)
+    session_id, other_user = await new_session(pool, user_id), await new_user(pool)
+    token = Claims(user_id=user_id, session_id=session_id, issued_at=now_iat())
+    async with redis_client(redis_url) as client:
+        a = Instance(pool, client, channel + ":lost", resync_seconds=3600)
+        b = Instance(pool, client, channel, resync_seconds=RESYNC)
+        async with running(a, b):
+            await eventually(lambda: not a.sessions.degraded and not b.sessions.degraded, within=5)
+            assert b.sessions.check_local(**token) is True
+            await revoke_in_sql(pool, session_id)
+            await a.sessions.session_revoked(session_id=session_id, user_id=user_id)
+            assert a.sessions.check_local(**token) is False
+            took = await eventually(lambda: b.sessions.check_local(**token) is False, within=5)
+            assert took < RESYNC + 1.0
+            assert not b.sessions.degraded
+
+            later = Claims(user_id=other_user, session_id=str(uuid.uuid4()), issued_at=now_iat())
+            cutoff = time.time() + 1
+            async with pool.connection() as conn:
+                await conn.execute(
+                    "UPDATE users SET tokens_valid_after = to_timestamp(%s) WHERE id = %s",
+                    (cutoff, other_user),
+                )
+            await eventually(lambda: b.sessions.check_local(**later) is False, within=5)
+            assert b.sessions.details()["catch_ups"] >= 1
+
+
+async def test_a_gap_in_a_peers_events_forces_a_resync(
+    pool: Pool, redis_url: str, channel: str
+) -> None:
+    """A's bus drops events (its mailbox is full); B sees the gap at A's next event."""
+    user_id = await new_user(pool)
+    burst = [await new_session(pool, user_id) for _ in range(6)]
+    last = await new_session(pool, user_id)
+    iat = now_iat()
+
+    def refused(actor: SessionActor, session_id: str) -> bool:
+        token = Claims(user_id=user_id, session_id=session_id, issued_at=iat)
+        return actor.check_local(**token) is False
+
+    async with redis_client(redis_url) as client:
+        a = Instance(pool, client, channel, mailbox_capacity=1)
+        b = Instance(pool, client, channel)
+        async with running(a, b):
+            await eventually(lambda: not a.sessions.degraded and not b.sessions.degraded, within=5)
+            for session_id in [*burst, last]:
+                await revoke_in_sql(pool, session_id)
+            # Queued back to back into a mailbox of one: some are dropped.
+            for session_id in burst:
+                await a.sessions.session_revoked(session_id=session_id, user_id=user_id)
+            dropped = a.bus.details()["dropped"]
+            assert isinstance(dropped, int)
+            assert dropped >= 1
+            await eventually(lambda: a.bus.mailbox_depth() == 0, within=5)
+            await a.sessions.session_revoked(session_id=last, user_id=user_id)
+
+            await eventually(lambda: all(refused(b.sessions, s) for s in [*burst, last]), within=5)
+            assert b.bus.details()["gaps"] >= 1
+            assert b.sessions.details()["bus_gaps"] >= 1
+            assert b.sessions.details()["catch_ups"] == 0
+
+
+async def test_a_revocation_during_a_redis_outage_is_refused_on_the_peer_within_the_bound(
+    pool: Pool, channel: str
+) -> None:
+    user_id = await new_user(pool)
+    session_id = await new_session(pool, user_id)
+    token = Claims(user_id=user_id, session_id=session_id, issued_at=now_iat())
+    with restartable_redis() as (url, stop_redis, _start_redis):
+        async with redis_client(url) as client_a, redis_client(url) as client_b:
+            a = Instance(pool, client_a, channel, resync_seconds=RESYNC)
+            b = Instance(pool, client_b, channel, resync_seconds=RESYNC)
+            async with running(a, b):
+                await eventually(
+                    lambda: not a.sessions.degraded and not b.sessions.degraded, within=5
+                )
+                assert await b.sessions.is_valid(**token) is True
+                await anyio.to_thread.run_sync(stop_redis)
+                await revoke_in_sql(pool, session_id)
+                await a.sessions.session_revoked(session_id=session_id, user_id=user_id)
+
+                async def refused_by_b() -> bool:
+                    return not await b.sessions.is_valid(**token)
+
+                took = await eventually(refused_by_b, within=5)
+                assert took < RESYNC + 1.0

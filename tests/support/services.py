@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import psycopg
 import redis
 
@@ -128,3 +130,56 @@ def redis_server() -> Iterator[str]:
         return
     with redis_server_process() as url:
         yield url
+
+
+class PrivatePostgres:
+    """An embedded PostgreSQL of one test's own, which the test may stop, start, freeze
+    (SIGSTOP to the postmaster and every backend) and thaw."""
+
+    def __init__(self, data: Path) -> None:
+        import pgserver
+
+        self._server = pgserver.get_server(data, cleanup_mode="stop")
+        self._data = data
+        self.url: str = self._server.get_uri("postgres")
+        self._frozen: list[psutil.Process] = []
+
+    def _pg_ctl(self, args: list[str]) -> None:
+        from pgserver.postgres_server import pg_ctl
+
+        pg_ctl(args, pgdata=self._server.pgdata, user=self._server.system_user, timeout=20)
+
+    def stop(self) -> None:
+        self._pg_ctl(["-w", "-m", "fast", "stop"])
+
+    def start(self) -> None:
+        data = self._server.pgdata
+        self._pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {data}", "-l", str(data / "log"), "start"])
+
+    def freeze(self) -> None:
+        pid = int((self._server.pgdata / "postmaster.pid").read_text().split()[0])
+        postmaster = psutil.Process(pid)
+        self._frozen = [postmaster, *postmaster.children(recursive=True)]
+        for process in self._frozen:
+            process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for process in self._frozen:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGCONT)
+        self._frozen = []
+
+    def close(self) -> None:
+        self.thaw()
+        self._server.cleanup()
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PrivatePostgres in a temp dir, thawed and stopped on the way out."""
+    with tempfile.TemporaryDirectory(prefix="sevenp-pg-private-") as tmp:
+        server = PrivatePostgres(Path(tmp))
+        try:
+            yield server
+        finally:
+            server.close()

@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 from server.security.passwords import (
     MAX_PASSWORD_LENGTH,
     Argon2Settings,
+    HashQueueFull,
     PasswordHasher,
     PasswordPolicyError,
     check_password_policy,
 )
+from tests.support.waiting import eventually
 
 FAST = Argon2Settings(memory_kib=1024, time_cost=1, parallelism=1)
 STRONGER = Argon2Settings(memory_kib=2048, time_cost=1, parallelism=1)
@@ -248,3 +250,65 @@ def test_control_characters_in_new_passwords_are_refused(password: str) -> None:
 
 def test_spaces_between_words_are_fine() -> None:
     check_password_policy("  correct horse battery staple  ")
+
+
+class BlockingArgon2:
+    """Stands in for argon2: each call records its password, then waits to be released."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release = threading.Event()
+
+    def hash(self, password: str) -> str:
+        self.started.append(password)
+        self.release.wait(10)
+        return "$blocked$" + password
+
+
+async def test_a_full_queue_refuses_at_once_and_frees_as_hashes_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hasher = PasswordHasher(FAST, max_concurrency=1, queue_max=2)
+    blocking = BlockingArgon2()
+    monkeypatch.setattr(hasher, "_argon2", blocking)
+    async with anyio.create_task_group() as tg:
+        for number in range(3):
+            tg.start_soon(hasher.hash, f"password {number}")
+        await eventually(
+            lambda: blocking.started == ["password 0"] and hasher.queued == 2, within=5
+        )
+        started = anyio.current_time()
+        for _ in range(50):
+            with pytest.raises(HashQueueFull):
+                await hasher.hash("one too many")
+        assert anyio.current_time() - started < 0.5
+        blocking.release.set()
+    assert blocking.started == ["password 0", "password 1", "password 2"]
+    assert hasher.queued == 0
+    assert await hasher.hash("later") == "$blocked$later"
+
+
+async def test_a_waiting_hash_whose_caller_is_cancelled_never_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hasher = PasswordHasher(FAST, max_concurrency=1, queue_max=100)
+    blocking = BlockingArgon2()
+    monkeypatch.setattr(hasher, "_argon2", blocking)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(hasher.hash, "running")
+        await eventually(lambda: blocking.started == ["running"], within=5)
+        with anyio.CancelScope() as gone:
+            async with anyio.create_task_group() as waiters:
+                for number in range(20):
+                    waiters.start_soon(hasher.hash, f"abandoned {number}")
+                await eventually(lambda: hasher.queued == 20, within=5)
+                gone.cancel()
+        assert hasher.queued == 0
+        blocking.release.set()
+    assert await hasher.hash("next") == "$blocked$next"
+    assert blocking.started == ["running", "next"]
+
+
+def test_queue_max_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="queue_max"):
+        PasswordHasher(FAST, max_concurrency=1, queue_max=-1)

@@ -68,16 +68,22 @@ STANDING = Statement(
     " WHERE s.id = %(session)s AND s.user_id = %(user)s",
 )
 
-REVOKED_WITHIN = Statement(
-    "sessions.revoked_within",
-    "SELECT id::text AS id, extract(epoch FROM revoked_at)::float8 AS at FROM sessions"
-    " WHERE revoked_at > now() - make_interval(secs => %(seconds)s)",
+DATABASE_TIME = Statement(
+    "sessions.database_time", "SELECT extract(epoch FROM statement_timestamp())::float8"
 )
 
-USERS_INVALIDATED_WITHIN = Statement(
-    "sessions.users_invalidated_within",
+REVOKED_SINCE = Statement(
+    "sessions.revoked_since",
+    "SELECT id::text AS id, extract(epoch FROM revoked_at)::float8 AS at FROM sessions"
+    " WHERE revoked_at > greatest(to_timestamp(%(since)s::float8),"
+    "   now() - make_interval(secs => %(seconds)s))",
+)
+
+USERS_INVALIDATED_SINCE = Statement(
+    "sessions.users_invalidated_since",
     "SELECT id::text AS id, extract(epoch FROM tokens_valid_after)::float8 AS at FROM users"
-    " WHERE tokens_valid_after > now() - make_interval(secs => %(seconds)s)",
+    " WHERE tokens_valid_after > '-infinity' AND tokens_valid_after > greatest("
+    "   to_timestamp(%(since)s::float8), now() - make_interval(secs => %(seconds)s))",
 )
 
 WRITE_LAST_SEEN = Statement(

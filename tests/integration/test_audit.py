@@ -20,9 +20,7 @@ from tests.support.courses import add_lesson, create_course, make_teacher
 from tests.support.waiting import eventually
 
 
-async def _entries(
-    http: httpx.AsyncClient, admin: Account, **filters: str
-) -> list[dict[str, Any]]:
+async def _entries(http: httpx.AsyncClient, admin: Account, **filters: str) -> list[dict[str, Any]]:
     response = await http.get(
         "/api/system/audit", headers=admin.auth, params={"limit": "100", **filters}
     )
@@ -191,7 +189,9 @@ async def test_course_publish_and_delete(http: httpx.AsyncClient, admin: Account
     assert (entry["targetType"], entry["targetId"]) == ("course", course["id"])
     assert entry["details"] == {"from": "draft"}
 
-    assert (await http.delete(f"/api/courses/{course['id']}", headers=admin.auth)).status_code == 204
+    assert (
+        await http.delete(f"/api/courses/{course['id']}", headers=admin.auth)
+    ).status_code == 204
     deleted = await _one(http, admin, actorId=admin.user_id, action="course.delete")
     assert deleted["targetId"] == course["id"]
     assert deleted["details"]["result"] in ("deleted", "archived")
@@ -272,9 +272,7 @@ async def test_the_table_refuses_updates_and_deletes(database_url: str) -> None:
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
                 await conn.execute(statement.encode())
-        cur = await conn.execute(
-            "SELECT outcome FROM audit_log WHERE action = 'test.append_only'"
-        )
+        cur = await conn.execute("SELECT outcome FROM audit_log WHERE action = 'test.append_only'")
         assert await cur.fetchall() == [("success",)]
 
 
@@ -284,12 +282,16 @@ async def test_a_rolled_back_change_leaves_no_audit_row(database_url: str) -> No
     await pool.open(wait=True)
     try:
         database = Database(pool)
-        with pytest.raises(RuntimeError, match="the change failed"):
+
+        async def failing_change() -> None:
             async with database.unit() as uow:
                 await audit.record(
                     uow, action="test.rolled_back", actor_id=None, address="192.0.2.1"
                 )
                 raise RuntimeError("the change failed")
+
+        with pytest.raises(RuntimeError, match="the change failed"):
+            await failing_change()
         async with database.unit() as uow:
             await audit.record(uow, action="test.committed", actor_id=None, address="192.0.2.1")
     finally:

@@ -32,6 +32,7 @@ from server.routes.courses import CoursesController
 from server.routes.dependencies import route_dependencies
 from server.routes.health import HealthController, ProbeController
 from server.routes.reviews import ReviewsController
+from server.routes.system import SystemController
 from server.routes.users import UsersController
 from server.runtime import Runtime, build_runtime
 from server.settings import Environment, Settings, load_settings
@@ -68,6 +69,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         CourseAssessmentsController,
         AssessmentsController,
         SubmissionsController,
+        SystemController,
     ]
 
 

@@ -1,7 +1,11 @@
-"""Dependency probes for the health actor: PostgreSQL, Redis and memory."""
+"""Probes for the health actor: PostgreSQL, Redis, memory, and downstream HTTP services."""
 
 from __future__ import annotations
 
+import ssl
+from urllib.parse import urlsplit
+
+import anyio
 import psutil
 import psycopg
 import redis.asyncio as aioredis
@@ -49,3 +53,42 @@ def memory_probe(limit_mb: int) -> Probe:
         return None
 
     return Probe("memory", check, required=False)
+
+
+def service_probe(name: str, url: str) -> Probe:
+    """GET `url` over HTTP/1.1 on a fresh connection; a 2xx status line is up, anything else
+    down. The health actor's deadline bounds the whole exchange."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    authority = parts.netloc.rsplit("@", 1)[-1]
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: sevenp-health\r\n"
+        "Accept: */*\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1")
+    context = ssl.create_default_context() if secure else None
+
+    async def check() -> str | None:
+        stream = (
+            await anyio.connect_tcp(host, port)
+            if context is None
+            else await anyio.connect_tcp(
+                host, port, ssl_context=context, tls_standard_compatible=False
+            )
+        )
+        async with stream:
+            await stream.send(request)
+            head = b""
+            while b"\r\n" not in head and len(head) < 1024:
+                head += await stream.receive()
+        status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        fields = status_line.split(" ", 2)
+        if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
+            raise ValueError(f"not an HTTP answer: {status_line[:80]!r}")
+        if not 200 <= int(fields[1]) < 300:
+            raise ValueError(f"answered {status_line[:80]}")
+        return None
+
+    return Probe(name, check, required=False)

@@ -13,12 +13,14 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
 
 import anyio
 import redis.asyncio as aioredis
 
+from actors.audit import AuditActor
 from actors.base import Actor
 from actors.bus import SyncBus
 from actors.cache import CacheActor
@@ -29,6 +31,8 @@ from actors.ratelimit.policy import RatePolicy
 from actors.retention import RetentionActor
 from actors.session import SessionActor
 from actors.supervisor import RestartPolicy, Strategy, Supervisor, SupervisorEscalated
+from server.cluster import InstanceRegistry
+from server.db.audit import AuditPartitions, PostgresAuditSink
 from server.db.outbox import PostgresOutbox
 from server.db.pool import Pool, create_pool
 from server.db.session_store import PostgresSessionStore
@@ -37,12 +41,13 @@ from server.granian_options import WORKER_EXIT_GRACE_SECONDS
 from server.http.in_flight import InFlight
 from server.http.limits import RateLimits
 from server.mail.senders import sender_from_url
-from server.probes import memory_probe, postgres_probe, redis_probe
+from server.probes import memory_probe, postgres_probe, redis_probe, service_probe
 from server.security.passwords import password_hasher
 from server.security.tokens import TokenIssuer
 from server.security.verified_tokens import VerifiedTokens
 from server.services.accounts import Accounts
 from server.services.assessments import Assessments
+from server.services.audit import AuditLog
 from server.services.auth import Authentication, AuthPolicy
 from server.services.course_analytics import CourseAnalyticsReader
 from server.services.courses import Courses
@@ -55,6 +60,7 @@ from server.services.lessons import Lessons
 from server.services.reviews import Reviews
 from server.services.revocation import Revocations
 from server.services.submissions import Submissions
+from server.services.system import SystemMonitor
 from server.settings import Settings
 
 logger = logging.getLogger("sevenp.runtime")
@@ -74,6 +80,7 @@ class Runtime:
     sessions: SessionActor
     mail: MailActor
     cache: CacheActor
+    audit: AuditActor
     supervisor: Supervisor
     tokens: TokenIssuer
     verified_tokens: VerifiedTokens
@@ -91,6 +98,9 @@ class Runtime:
     grades: Grades
     gradebooks: Gradebooks
     idempotency_keys: IdempotencyKeys
+    audit_log: AuditLog
+    system: SystemMonitor
+    instances: InstanceRegistry
     instance_id: str
     started_at: float
     in_flight: InFlight = field(default_factory=InFlight)
@@ -146,12 +156,20 @@ class Runtime:
             if not await self.in_flight.drained(left - min(left / 2, _CLEANUP_RESERVE_SECONDS)):
                 logger.warning("drain deadline passed with %d in flight", self.in_flight.count)
             await self.supervisor.stop(deadline=deadline)
+            await self._withdraw()
             self.bus.close()
             await self.pool.close(timeout=max(0.0, deadline - anyio.current_time()))
             if self.redis is not None:
                 await self.redis.aclose()
         if scope.cancelled_caught:
             logger.warning("shutdown budget of %gs spent; the rest is abandoned", budget)
+
+    async def _withdraw(self) -> None:
+        try:
+            with anyio.fail_after(self.settings.health_probe_timeout_seconds):
+                await self.instances.withdraw()
+        except Exception as exc:
+            logger.warning("could not withdraw this instance's heartbeat: %r", exc)
 
 
 class ExitWatchdog:
@@ -259,10 +277,19 @@ def build_runtime(
     ]
     if redis is not None:
         probes.insert(1, redis_probe(redis))
+    instances = InstanceRegistry(
+        redis,
+        prefix=settings.redis_prefix,
+        instance_id=instance_id,
+        ttl_seconds=3 * settings.health_interval_seconds + settings.health_probe_timeout_seconds,
+        report=lambda: system.this_instance(),
+    )
     health = HealthActor(
         probes,
         interval=settings.health_interval_seconds,
         timeout=settings.health_probe_timeout_seconds,
+        services=[service_probe(name, url) for name, url in settings.service_urls().items()],
+        heartbeat=instances.beat,
     )
     database = Database(
         pool,
@@ -324,10 +351,33 @@ def build_runtime(
 
     database = Database(pool, slow_query_ms=settings.slow_query_ms)
     idempotency_keys = IdempotencyKeys(database)
-    retention = RetentionActor({"idempotency_keys": idempotency_keys.purge_expired})
+    audit = AuditActor(
+        PostgresAuditSink(database),
+        flush_seconds=settings.audit_flush_seconds,
+        batch_rows=settings.audit_batch_rows,
+        capacity=settings.audit_queue_max,
+        write_timeout=settings.db_timeout_seconds,
+    )
+    partitions = AuditPartitions(database, retention_days=settings.audit_retention_days)
+    retention = RetentionActor(
+        {
+            "idempotency_keys": idempotency_keys.purge_expired,
+            "audit_partitions": partitions.maintain,
+        }
+    )
     supervisor = Supervisor(
         "root",
-        [health, bus, sessions, rate_limiter, cache, mail, retention, *(extra_actors or [])],
+        [
+            health,
+            bus,
+            sessions,
+            rate_limiter,
+            cache,
+            mail,
+            audit,
+            retention,
+            *(extra_actors or []),
+        ],
         strategy=Strategy.ONE_FOR_ONE,
         policy=RestartPolicy(max_restarts=5, within_seconds=30.0),
         on_escalate=on_escalate,
@@ -337,6 +387,15 @@ def build_runtime(
     tokens = token_issuer(settings)
     revocations = Revocations(sessions)
     started_at = time.time()
+    system = SystemMonitor(
+        health,
+        supervisor,
+        instances,
+        service_urls=settings.service_urls(),
+        instance_id=instance_id,
+        started_at=started_at,
+        version=version("sevenp"),
+    )
     courses = Courses(database, cache)
     enrollments = Enrollments(courses)
     assessments = Assessments(courses)
@@ -357,6 +416,7 @@ def build_runtime(
         sessions=sessions,
         mail=mail,
         cache=cache,
+        audit=audit,
         supervisor=supervisor,
         tokens=tokens,
         verified_tokens=VerifiedTokens(tokens),
@@ -372,6 +432,7 @@ def build_runtime(
             tokens=tokens,
             revocations=revocations,
             mail=mail,
+            audit_queue=audit,
             policy=auth_policy,
         ),
         health_reporter=HealthReporter(
@@ -387,6 +448,9 @@ def build_runtime(
         grades=Grades(assessments, submissions),
         gradebooks=Gradebooks(courses),
         idempotency_keys=idempotency_keys,
+        audit_log=AuditLog(),
+        system=system,
+        instances=instances,
         instance_id=instance_id,
         started_at=started_at,
     )

@@ -28,6 +28,9 @@ class SettingsError(Exception):
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+ServiceSpec = Annotated[
+    str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}=https?://[^\s,]+$", description="name=url")
+]
 RateSpec = Annotated[
     str, msgspec.Meta(pattern=r"^[1-9][0-9]*/[0-9]+(\.[0-9]+)?$", description="units/seconds")
 ]
@@ -85,6 +88,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     health_interval_seconds: PositiveFloat = 5.0
     health_probe_timeout_seconds: PositiveFloat = 2.0
     health_memory_limit_mb: PositiveInt = 4096
+    services: tuple[ServiceSpec, ...] = ()
+
+    # Audit log
+    audit_retention_days: PositiveInt = 365
+    audit_flush_seconds: PositiveFloat = 0.5
+    audit_batch_rows: PositiveInt = 200
+    audit_queue_max: PositiveInt = 10_000
 
     # Identity
     jwt_secret: str | None = None
@@ -111,6 +121,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     def rate(self, spec: str) -> tuple[int, float]:
         units, seconds = spec.split("/", 1)
         return int(units), float(seconds)
+
+    def service_urls(self) -> dict[str, str]:
+        """The downstream services of `SERVICES`, by name."""
+        return {name: url for name, _, url in (spec.partition("=") for spec in self.services)}
 
     @property
     def is_production(self) -> bool:
@@ -157,6 +171,10 @@ def _name_variable(message: str) -> str:
 
 
 def _refuse_insecure(settings: Settings) -> None:
+    if len(settings.service_urls()) != len(settings.services):
+        raise SettingsError("invalid SERVICES: each service name may appear once")
+    if settings.audit_queue_max < settings.audit_batch_rows:
+        raise SettingsError("invalid AUDIT_QUEUE_MAX: must be at least AUDIT_BATCH_ROWS")
     if settings.workers > 1 and not settings.redis_url:
         raise SettingsError(
             "invalid WORKERS: more than one worker needs REDIS_URL, or workers' actors diverge"

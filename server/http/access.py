@@ -33,6 +33,7 @@ ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
 IDENTITY_KEY = "sevenp.identity"
 _INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+_REFUSED = "Your role does not allow this action"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,14 @@ class Identity:
     @property
     def expires_at_datetime(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.expires_at, tz=dt.UTC)
+
+
+class AccessRefused(Forbidden):
+    """The route's rule refuses the caller (a 403 the audit log records)."""
+
+    def __init__(self, message: str, identity: Identity | None) -> None:
+        super().__init__(message)
+        self.identity = identity
 
 
 def rule_of(opt: dict[str, Any]) -> str | None:
@@ -97,14 +106,14 @@ async def authorize(runtime: Runtime, opt: dict[str, Any], token: str | None) ->
         return None
     kind = rule_of(opt)
     if kind is None:
-        raise Forbidden("This route grants access to no one")
+        raise AccessRefused("This route grants access to no one", None)
     identity = await authenticate(runtime, token)
     if kind == "permission" and not has_permission(identity.role, Permission(opt["permission"])):
-        raise Forbidden("Your role does not allow this action")
+        raise AccessRefused(_REFUSED, identity)
     if kind == "min_role" and not role_at_least(identity.role, Role(opt["min_role"])):
-        raise Forbidden("Your role does not allow this action")
+        raise AccessRefused(_REFUSED, identity)
     if kind == "roles" and identity.role not in opt["roles"]:
-        raise Forbidden("Your role does not allow this action")
+        raise AccessRefused(_REFUSED, identity)
     return identity
 
 

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from actors.audit import AuditRecord
 from server.errors import UnsupportedMediaType
-from server.http.access import IDENTITY_KEY, Identity, authorize, bearer_token
+from server.http.access import IDENTITY_KEY, AccessRefused, Identity, authorize, bearer_token
+from server.http.client import client_address
 from server.http.limits import (
     RATE_LIMIT_FIELDS_KEY,
     RATE_LIMIT_SETTLE_KEY,
@@ -87,10 +89,14 @@ def request_gate(runtime: Runtime) -> type:
             plan = (
                 None if limits is None else limits.plan(handler, scope["path"].startswith("/api/"))
             )
-            if limits is None or plan is None:
-                identity = await authorize(runtime, opt, token)
-            else:
-                identity = await self._limited(scope, headers, limits, plan, opt, token)
+            try:
+                if limits is None or plan is None:
+                    identity = await authorize(runtime, opt, token)
+                else:
+                    identity = await self._limited(scope, headers, limits, plan, opt, token)
+            except AccessRefused as refused:
+                _audit_refusal(runtime, scope, headers, refused)
+                raise
             if identity is not None:
                 scope[IDENTITY_KEY] = identity  # type: ignore[literal-required]
             await self.app(scope, receive, send)
@@ -121,6 +127,23 @@ def request_gate(runtime: Runtime) -> type:
             return identity
 
     return RequestGate
+
+
+def _audit_refusal(
+    runtime: Runtime, scope: Scope, headers: dict[bytes, bytes], refused: AccessRefused
+) -> None:
+    identity = refused.identity
+    runtime.audit.submit(
+        AuditRecord(
+            action="access.denied",
+            outcome="denied",
+            actor_id=identity.user_id if identity is not None else None,
+            address=client_address(scope, headers, runtime.settings.trusted_proxies),
+            target_type="route",
+            target_id=f"{scope.get('method', 'GET')} {scope.get('path_template', scope['path'])}",
+            details={"role": str(identity.role) if identity is not None else None},
+        )
+    )
 
 
 def _has_body(headers: dict[bytes, bytes]) -> bool:

@@ -32,6 +32,7 @@ from server.http.idempotency import Idempotency
 from server.security.permissions import Role
 from server.security.tokens import TokenIssuer
 from server.services.auth import Authentication, ClientInfo, IssuedTokens
+from server.services.viewer import Viewer
 from server.settings import Settings
 
 AnyRequest = Request[Any, Any, Any]
@@ -166,7 +167,7 @@ class AuthController(Controller):
         token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
         if not token:
             raise Unauthorized("Refresh token required")
-        issued = await auth.refresh(token)
+        issued = await auth.refresh(token, _client(request, settings))
         body = RefreshResult(access_token=issued.access_token, refresh_token=issued.refresh_token)
         return Response(body, cookies=_CookieJar(settings, tokens, auth).cookies(issued))
 
@@ -189,12 +190,13 @@ class AuthController(Controller):
         auth: NamedDependency[Authentication],
         uow: NamedDependency[UnitOfWork],
         identity: NamedDependency[Identity],
+        viewer: NamedDependency[Viewer],
     ) -> Response[None]:
         """End this session.
 
         The access token and its refresh token stop working at once.
         """
-        await auth.logout(uow, identity.session_id)
+        await auth.logout(uow, viewer, identity.session_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_expired_cookies())
 
     @post("/logout-all", opt={"auth": True}, status_code=HTTP_204_NO_CONTENT)
@@ -202,10 +204,10 @@ class AuthController(Controller):
         self,
         auth: NamedDependency[Authentication],
         uow: NamedDependency[UnitOfWork],
-        identity: NamedDependency[Identity],
+        viewer: NamedDependency[Viewer],
     ) -> Response[None]:
         """End every session of the caller."""
-        await auth.logout_all(uow, identity.user_id)
+        await auth.logout_all(uow, viewer)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_expired_cookies())
 
     @get("/sessions", opt={"auth": True})
@@ -259,15 +261,17 @@ class AuthController(Controller):
     )
     async def reset_password(
         self,
+        request: AnyRequest,
         auth: NamedDependency[Authentication],
         uow: NamedDependency[UnitOfWork],
+        settings: NamedDependency[Settings],
         data: JSONBody[ResetPasswordRequest],
     ) -> None:
         """Set a new password with a reset token.
 
         The token works once and for 10 minutes; every session ends.
         """
-        await auth.reset_password(uow, data.token, data.new_password)
+        await auth.reset_password(uow, data.token, data.new_password, _client(request, settings))
 
     @post("/verify-email", opt={"public": True}, status_code=HTTP_204_NO_CONTENT)
     async def verify_email(

@@ -17,6 +17,7 @@ from litestar.di import NamedDependency, Provide
 
 from server.db.unit import UnitOfWork
 from server.http.access import Identity, identity_of
+from server.http.client import client_address
 from server.http.idempotency import Idempotency, claim_for
 from server.runtime import Runtime
 from server.services.viewer import Viewer
@@ -33,12 +34,15 @@ async def _identity(request: Request[Any, Any, Any]) -> Identity:
     return identity_of(request)
 
 
-async def _viewer(request: Request[Any, Any, Any]) -> Viewer:
-    identity = identity_of(request)
-    return Viewer(identity.user_id, identity.role)
-
-
 def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
+    trusted_proxies = runtime.settings.trusted_proxies
+
+    async def viewer(request: Request[Any, Any, Any]) -> Viewer:
+        identity = identity_of(request)
+        scope = request.scope
+        address = client_address(scope, dict(scope["headers"]), trusted_proxies)
+        return Viewer(identity.user_id, identity.role, address)
+
     async def unit_of_work() -> AsyncIterator[UnitOfWork]:
         async with runtime.database.unit() as uow:
             yield uow
@@ -53,7 +57,7 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
     return {
         "uow": Provide(unit_of_work),
         "identity": Provide(_identity),
-        "viewer": Provide(_viewer),
+        "viewer": Provide(viewer),
         "idempotency": Provide(idempotency),
         "settings": _constant(runtime.settings),
         "tokens": _constant(runtime.tokens),
@@ -70,4 +74,6 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
         "grades": _constant(runtime.grades),
         "gradebooks": _constant(runtime.gradebooks),
         "cache": _constant(runtime.cache),
+        "audit_log": _constant(runtime.audit_log),
+        "system": _constant(runtime.system),
     }

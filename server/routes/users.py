@@ -28,6 +28,7 @@ from server.http.access import Identity
 from server.security.permissions import Permission
 from server.services.accounts import Accounts
 from server.services.auth import Authentication
+from server.services.viewer import Viewer
 
 _OWN = {"permission": Permission.USER_READ}
 _OWN_WRITE = {"permission": Permission.USER_UPDATE}
@@ -67,6 +68,7 @@ class UsersController(Controller):
         self,
         auth: NamedDependency[Authentication],
         identity: NamedDependency[Identity],
+        viewer: NamedDependency[Viewer],
         data: JSONBody[ChangePasswordRequest],
     ) -> None:
         """Change the caller's password.
@@ -74,7 +76,7 @@ class UsersController(Controller):
         Other sessions end, and access tokens issued before stop working.
         """
         await auth.change_password(
-            user_id=identity.user_id,
+            viewer=viewer,
             session_id=identity.session_id,
             current=data.current_password,
             new=data.new_password,
@@ -171,6 +173,7 @@ class UsersController(Controller):
         self,
         accounts: NamedDependency[Accounts],
         uow: NamedDependency[UnitOfWork],
+        viewer: NamedDependency[Viewer],
         user_id: FromPath[uuid.UUID],
         data: JSONBody[AdminUserUpdate],
     ) -> User:
@@ -178,17 +181,18 @@ class UsersController(Controller):
 
         Deactivating ends all its sessions at once.
         """
-        return await accounts.admin_update(uow, str(user_id), data)
+        return await accounts.admin_update(uow, viewer, str(user_id), data)
 
     @delete("/{user_id:uuid}", opt=_ADMIN, status_code=HTTP_204_NO_CONTENT)
     async def delete_user(
         self,
         accounts: NamedDependency[Accounts],
         uow: NamedDependency[UnitOfWork],
+        viewer: NamedDependency[Viewer],
         user_id: FromPath[uuid.UUID],
     ) -> None:
         """Deactivate and anonymise an account (admin).
 
         Its sessions end at once.
         """
-        await accounts.deactivate_and_anonymise(uow, str(user_id))
+        await accounts.deactivate_and_anonymise(uow, viewer, str(user_id))

@@ -20,7 +20,9 @@ from server.db.queries import users
 from server.db.statement import Statement
 from server.db.unit import Params, UnitOfWork
 from server.errors import NotFound
+from server.services import audit
 from server.services.revocation import Revocations
+from server.services.viewer import Viewer
 
 _encoder = msgspec.json.Encoder()
 T = TypeVar("T")
@@ -28,6 +30,11 @@ T = TypeVar("T")
 
 class _Preferences(msgspec.Struct):
     preferences: Preferences
+
+
+class _RoleAndStatus(msgspec.Struct):
+    role: str
+    is_active: bool
 
 
 def _like_pattern(text: str) -> str:
@@ -140,7 +147,14 @@ class Accounts:
         total = await uow.value(users.COUNT, params)
         return UserPage(items=items, page=page, limit=limit, total=int(total or 0))
 
-    async def admin_update(self, uow: UnitOfWork, user_id: str, change: AdminUserUpdate) -> User:
+    async def admin_update(
+        self, uow: UnitOfWork, viewer: Viewer, user_id: str, change: AdminUserUpdate
+    ) -> User:
+        before: _RoleAndStatus | None = None
+        if change.role is not msgspec.UNSET or change.is_active is not msgspec.UNSET:
+            before = await _of_user(
+                uow, users.LOCK_ROLE_AND_STATUS, {"id": user_id}, _RoleAndStatus
+            )
         user = await self._update(
             uow,
             user_id,
@@ -152,9 +166,40 @@ class Accounts:
         if change.is_active is False or change.role is not msgspec.UNSET:
             # A new role or a deactivation must not wait for old tokens to expire.
             await self._revocations.end_all_sessions(uow, user_id)
+        if before is not None:
+            await self._record_changes(uow, viewer, user_id, before, user)
         return user
 
-    async def deactivate_and_anonymise(self, uow: UnitOfWork, user_id: str) -> None:
+    @staticmethod
+    async def _record_changes(
+        uow: UnitOfWork, viewer: Viewer, user_id: str, before: _RoleAndStatus, after: User
+    ) -> None:
+        changes = [
+            ("user.role_change", before.role, str(after.role)),
+            ("user.status_change", before.is_active, after.is_active),
+        ]
+        for action, old, new in changes:
+            if old != new:
+                await audit.record(
+                    uow,
+                    action=action,
+                    actor_id=viewer.user_id,
+                    address=viewer.address,
+                    target_type="user",
+                    target_id=user_id,
+                    details={"from": old, "to": new, "sessionsEnded": True},
+                )
+
+    async def deactivate_and_anonymise(self, uow: UnitOfWork, viewer: Viewer, user_id: str) -> None:
         if not await uow.execute(users.ANONYMISE, {"id": user_id}):
             raise NotFound("User not found")
         await self._revocations.end_all_sessions(uow, user_id)
+        await audit.record(
+            uow,
+            action="user.delete",
+            actor_id=viewer.user_id,
+            address=viewer.address,
+            target_type="user",
+            target_id=user_id,
+            details={"anonymised": True},
+        )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import msgspec
 import psycopg
 
+from actors.audit import AuditRecord
 from schemas.auth import SessionInfo
 from schemas.mail import MailMessage
 from schemas.problem import FieldError
@@ -33,8 +34,11 @@ from server.errors import (
 )
 from server.security.passwords import PasswordHasher, PasswordPolicyError, check_password_policy
 from server.security.tokens import TokenIssuer, hash_opaque_token, new_opaque_token
+from server.services import audit
+from server.services.audit import AuditQueue
 from server.services.ports import MailWaker
 from server.services.revocation import Revocations
+from server.services.viewer import Viewer
 
 INVALID_CREDENTIALS = "Invalid email or password"
 _NIL_USER = str(uuid.UUID(int=0))
@@ -120,6 +124,7 @@ class Authentication:
         tokens: TokenIssuer,
         revocations: Revocations,
         mail: MailWaker,
+        audit_queue: AuditQueue,
         policy: AuthPolicy,
     ) -> None:
         self._database = database
@@ -127,6 +132,7 @@ class Authentication:
         self._tokens = tokens
         self._revocations = revocations
         self._mail = mail
+        self._audit_queue = audit_queue
         self.policy = policy
 
     def _refresh_ttl(self, remember_me: bool) -> int:
@@ -218,15 +224,19 @@ class Authentication:
         if found is None:
             await self._hasher.verify_dummy(password)
             await self._record_failure(_NIL_USER)
+            self._login_failed(None, client, "unknown_account", email)
             raise Unauthorized(INVALID_CREDENTIALS)
         matches = await self._hasher.verify(found.password_hash, password)
         if found.lock_left is not None and found.lock_left > 0:
+            self._login_failed(found.user_id, client, "locked", email)
             raise Locked(
                 "The account is locked after too many failed logins",
                 headers={"Retry-After": str(max(1, math.ceil(found.lock_left)))},
             )
         if not matches or not found.is_active:
             await self._record_failure(found.user_id)
+            reason = "wrong_password" if not matches else "inactive_account"
+            self._login_failed(found.user_id, client, reason, email)
             raise Unauthorized(INVALID_CREDENTIALS)
         rehash = (
             await self._hasher.hash(password)
@@ -238,6 +248,16 @@ class Authentication:
         params["rehash"] = rehash
         async with self._database.unit() as uow:
             signed_in = await uow.one(q.LOGIN_SUCCESS, params, _SignedIn)
+            if signed_in is not None:
+                await audit.record(
+                    uow,
+                    action="auth.login",
+                    actor_id=found.user_id,
+                    address=client.ip,
+                    target_type="session",
+                    target_id=signed_in.session_id,
+                    details={"rememberMe": remember_me},
+                )
         if signed_in is None:
             raise Unauthorized(INVALID_CREDENTIALS)
         user = _user_of(signed_in)
@@ -245,6 +265,21 @@ class Authentication:
             user_id=user.id, session_id=signed_in.session_id, role=user.role
         )
         return IssuedTokens(access, refresh, signed_in.session_id, user)
+
+    def _login_failed(
+        self, user_id: str | None, client: ClientInfo, reason: str, email: str
+    ) -> None:
+        self._audit_queue.submit(
+            AuditRecord(
+                action="auth.login",
+                outcome="failure",
+                actor_id=user_id,
+                address=client.ip,
+                target_type="user" if user_id else None,
+                target_id=user_id,
+                details={"reason": reason, "email": email.strip()[:320]},
+            )
+        )
 
     async def _record_failure(self, user_id: str) -> None:
         async with self._database.unit() as uow:
@@ -257,7 +292,7 @@ class Authentication:
                 },
             )
 
-    async def refresh(self, refresh_token: str) -> IssuedTokens:
+    async def refresh(self, refresh_token: str, client: ClientInfo) -> IssuedTokens:
         """Rotate the refresh token; presenting a rotated one ends the whole session.
 
         Its own unit: the end of a reused token's session must commit although the
@@ -271,6 +306,16 @@ class Authentication:
                 raise Unauthorized("Invalid refresh token")
             if target.rotated:
                 await self._revocations.end_session(uow, target.session_id)
+                await audit.record(
+                    uow,
+                    action="auth.refresh_reuse",
+                    outcome="denied",
+                    actor_id=target.user_id,
+                    address=client.ip,
+                    target_type="session",
+                    target_id=target.session_id,
+                    details={"sessionEnded": True},
+                )
             elif not target.live or not target.is_active:
                 raise Unauthorized("Invalid refresh token")
             else:
@@ -289,11 +334,27 @@ class Authentication:
         )
         return IssuedTokens(access, new_refresh, target.session_id)
 
-    async def logout(self, uow: UnitOfWork, session_id: str) -> None:
+    async def logout(self, uow: UnitOfWork, viewer: Viewer, session_id: str) -> None:
         await self._revocations.end_session(uow, session_id)
+        await audit.record(
+            uow,
+            action="auth.logout",
+            actor_id=viewer.user_id,
+            address=viewer.address,
+            target_type="session",
+            target_id=session_id,
+        )
 
-    async def logout_all(self, uow: UnitOfWork, user_id: str) -> None:
-        await self._revocations.end_all_sessions(uow, user_id)
+    async def logout_all(self, uow: UnitOfWork, viewer: Viewer) -> None:
+        await self._revocations.end_all_sessions(uow, viewer.user_id)
+        await audit.record(
+            uow,
+            action="auth.logout_all",
+            actor_id=viewer.user_id,
+            address=viewer.address,
+            target_type="user",
+            target_id=viewer.user_id,
+        )
 
     async def sessions(
         self, uow: UnitOfWork, user_id: str, current_session: str
@@ -327,12 +388,23 @@ class Authentication:
         )
         uow.after_commit(self._wake_mail)
 
-    async def reset_password(self, uow: UnitOfWork, token: str, new_password: str) -> None:
+    async def reset_password(
+        self, uow: UnitOfWork, token: str, new_password: str, client: ClientInfo
+    ) -> None:
         enforce_password_policy(new_password, [], "newPassword")
         password_hash = await self._hasher.hash(new_password)
         user_id = await self._consume(uow, token, "password_reset")
         await uow.execute(q.SET_PASSWORD, {"hash": password_hash, "unlock": True, "user": user_id})
         await self._revocations.end_all_sessions(uow, user_id)
+        await audit.record(
+            uow,
+            action="user.password_reset",
+            actor_id=user_id,
+            address=client.ip,
+            target_type="user",
+            target_id=user_id,
+            details={"sessionsEnded": True},
+        )
 
     async def verify_email(self, uow: UnitOfWork, token: str) -> None:
         user_id = await self._consume(uow, token, "email_verification")
@@ -360,8 +432,9 @@ class Authentication:
         await self._enqueue(uow, _verification_mail(target.email, target.first_name, token))
 
     async def change_password(
-        self, *, user_id: str, session_id: str, current: str, new: str, confirm: str
+        self, *, viewer: Viewer, session_id: str, current: str, new: str, confirm: str
     ) -> None:
+        user_id = viewer.user_id
         if new != confirm:
             raise ValidationFailed(
                 "The passwords do not match",
@@ -384,6 +457,15 @@ class Authentication:
                 q.SET_PASSWORD, {"hash": password_hash, "unlock": False, "user": user_id}
             )
             await self._revocations.end_all_sessions(uow, user_id, keep_session=session_id)
+            await audit.record(
+                uow,
+                action="user.password_change",
+                actor_id=user_id,
+                address=viewer.address,
+                target_type="user",
+                target_id=user_id,
+                details={"otherSessionsEnded": True},
+            )
 
 
 def _verification_mail(email: str, first_name: str, token: str) -> MailMessage:

@@ -23,6 +23,7 @@ from server.db.statement import Statement
 from server.db.unit import Database, UnitOfWork
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.security.permissions import Role
+from server.services import audit
 from server.services.plain_text import plain_text
 from server.services.ports import Cache
 from server.services.viewer import Viewer
@@ -284,6 +285,15 @@ class Courses:
             raise Conflict("An archived course cannot be published")
         if not await uow.execute(q.PUBLISH, {"id": course_id}):
             raise Conflict("A course needs at least one lesson to be published")
+        await audit.record(
+            uow,
+            action="course.publish",
+            actor_id=viewer.user_id,
+            address=viewer.address,
+            target_type="course",
+            target_id=course_id,
+            details={"from": access.status},
+        )
         invalidate_course(uow, self._cache, course_id)
         return await self.get(uow, viewer, course_id)
 
@@ -293,5 +303,14 @@ class Courses:
         outcome = await uow.value(q.DELETE_OR_ARCHIVE, {"id": course_id})
         if outcome is None:
             raise NotFound("Course not found")
+        await audit.record(
+            uow,
+            action="course.delete",
+            actor_id=viewer.user_id,
+            address=viewer.address,
+            target_type="course",
+            target_id=course_id,
+            details={"result": str(outcome)},
+        )
         invalidate_course(uow, self._cache, course_id)
         return str(outcome)

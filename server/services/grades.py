@@ -15,6 +15,7 @@ from schemas.problem import FieldError
 from server.db.queries import submissions as q
 from server.db.unit import UnitOfWork
 from server.errors import Forbidden, NotFound, ValidationFailed
+from server.services import audit
 from server.services.assessments import Assessments
 from server.services.grading import apply_late_policy
 from server.services.plain_text import plain_text
@@ -116,6 +117,20 @@ class Grades:
                 "deducted": deducted,
                 "status": status,
                 "feedback": plain_text(body.feedback) if body.feedback else None,
+            },
+        )
+        await audit.record(
+            uow,
+            action="grade.change",
+            actor_id=viewer.user_id,
+            address=viewer.address,
+            target_type="submission",
+            target_id=submission_id,
+            details={
+                "from": locked.score,
+                "to": score,
+                "status": status,
+                "student": locked.user_id,
             },
         )
         if status == "graded":

@@ -1,4 +1,4 @@
-"""Who is asking: the signed-in user's id and role, as services need them."""
+"""Who is asking: the signed-in user's id and role, and the client address they ask from."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from server.security.permissions import Role
 class Viewer:
     user_id: str
     role: Role
+    address: str | None = None
+    """The client's address, as the audit log records it."""
 
     @property
     def is_admin(self) -> bool:

@@ -77,6 +77,11 @@ COUNT = Statement(
     "   OR first_name ILIKE %(pattern)s OR last_name ILIKE %(pattern)s)",
 )
 
+LOCK_ROLE_AND_STATUS = Statement(
+    "users.lock_role_and_status",
+    "SELECT role, is_active FROM users WHERE id = %(id)s FOR UPDATE",
+)
+
 ANONYMISE = Statement(
     "users.anonymise",
     "UPDATE users SET is_active = false, email = 'deleted-' || id || '@invalid',"

@@ -23,10 +23,12 @@ from actors.health import CheckResult, HealthActor
 from actors.mail import MailActor
 from actors.ratelimit.actor import RateLimitActor
 from actors.ratelimit.policy import RatePolicy
+from actors.retention import RetentionActor
 from actors.session import SessionActor
 from actors.supervisor import RestartPolicy, Strategy, Supervisor, SupervisorEscalated
 from server.db.outbox import PostgresOutbox
 from server.db.pool import Pool, create_pool
+from server.db.retention import PostgresRetention
 from server.db.session_store import PostgresSessionStore
 from server.db.unit import Database
 from server.http.in_flight import InFlight
@@ -222,6 +224,12 @@ def build_runtime(
         sender=sender_from_url(settings.mail_url, mail_from=settings.mail_from),
         poll_seconds=settings.mail_poll_seconds,
     )
+    retention = RetentionActor(
+        store=PostgresRetention(database),
+        horizon_seconds=settings.retention_horizon_days * 86400,
+        interval=settings.retention_interval_seconds,
+        db_timeout=settings.db_timeout_seconds,
+    )
 
     def on_escalate(exc: SupervisorEscalated) -> None:
         logger.critical("supervision gave up (%s); shutting down", exc)
@@ -231,7 +239,7 @@ def build_runtime(
 
     supervisor = Supervisor(
         "root",
-        [health, bus, sessions, rate_limiter, cache, mail, *(extra_actors or [])],
+        [health, bus, sessions, rate_limiter, cache, mail, retention, *(extra_actors or [])],
         strategy=Strategy.ONE_FOR_ONE,
         policy=RestartPolicy(max_restarts=5, within_seconds=30.0),
         on_escalate=on_escalate,

@@ -24,7 +24,7 @@ from server.routes.auth import AuthController
 from server.routes.course_members import EnrollmentsController, LessonsController
 from server.routes.courses import CoursesController
 from server.routes.dependencies import route_dependencies
-from server.routes.health import HealthController, ProbeController
+from server.routes.health import HealthController, ProbeController, SystemHealthController
 from server.routes.reviews import ReviewsController
 from server.routes.users import UsersController
 from server.runtime import Runtime, build_runtime
@@ -53,6 +53,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     return [
         ProbeController,
         HealthController,
+        SystemHealthController,
         AuthController,
         UsersController,
         CoursesController,

@@ -18,6 +18,7 @@ from server.errors import exception_handlers
 from server.http.compression import CompressionWhenAsked
 from server.http.gate import request_gate
 from server.http.openapi_problems import document_problems
+from server.http.origin import cors_origins
 from server.http.response_fields import response_fields_hook
 from server.http.strict_input import strict_input
 from server.routes.auth import AuthController
@@ -28,15 +29,11 @@ from server.routes.health import HealthController, ProbeController, SystemHealth
 from server.routes.reviews import ReviewsController
 from server.routes.users import UsersController
 from server.runtime import Runtime, build_runtime
-from server.settings import Environment, Settings, load_settings
-
-DEVELOPMENT_ORIGINS = ("http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:3000")
+from server.settings import Settings, load_settings
 
 
 def _cors(settings: Settings) -> CORSConfig | None:
-    origins: Sequence[str] = settings.cors_origins
-    if not origins and settings.sevenp_env is Environment.DEVELOPMENT:
-        origins = DEVELOPMENT_ORIGINS
+    origins: Sequence[str] = cors_origins(settings)
     if not origins:
         return None
     return CORSConfig(

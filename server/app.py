@@ -19,6 +19,7 @@ from server.http.docs import SwaggerUIPage
 from server.http.gate import request_gate
 from server.http.idempotency import Replayed, replay_response
 from server.http.openapi_problems import document_problems
+from server.http.origin import cors_origins
 from server.http.response_fields import response_fields_hook
 from server.http.strict_input import strict_input
 from server.routes.assessments import (
@@ -30,20 +31,16 @@ from server.routes.auth import AuthController
 from server.routes.course_members import EnrollmentsController, LessonsController
 from server.routes.courses import CoursesController
 from server.routes.dependencies import route_dependencies
-from server.routes.health import HealthController, ProbeController
+from server.routes.health import HealthController, ProbeController, SystemHealthController
 from server.routes.reviews import ReviewsController
 from server.routes.system import SystemController
 from server.routes.users import UsersController
 from server.runtime import Runtime, build_runtime
-from server.settings import Environment, Settings, load_settings
-
-DEVELOPMENT_ORIGINS = ("http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:3000")
+from server.settings import Settings, load_settings
 
 
 def _cors(settings: Settings) -> CORSConfig | None:
-    origins: Sequence[str] = settings.cors_origins
-    if not origins and settings.sevenp_env is Environment.DEVELOPMENT:
-        origins = DEVELOPMENT_ORIGINS
+    origins: Sequence[str] = cors_origins(settings)
     if not origins:
         return None
     return CORSConfig(
@@ -60,6 +57,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     return [
         ProbeController,
         HealthController,
+        SystemHealthController,
         AuthController,
         UsersController,
         CoursesController,

@@ -35,6 +35,7 @@ from server.cluster import InstanceRegistry
 from server.db.audit import AuditPartitions, PostgresAuditSink
 from server.db.outbox import PostgresOutbox
 from server.db.pool import Pool, create_pool
+from server.db.retention import PostgresRetention
 from server.db.session_store import PostgresSessionStore
 from server.db.unit import Database
 from server.granian_options import WORKER_EXIT_GRACE_SECONDS
@@ -349,7 +350,6 @@ def build_runtime(
         if main_pid is not None:
             os.kill(main_pid, signal.SIGTERM)
 
-    database = Database(pool, slow_query_ms=settings.slow_query_ms)
     idempotency_keys = IdempotencyKeys(database)
     audit = AuditActor(
         PostgresAuditSink(database),
@@ -360,10 +360,11 @@ def build_runtime(
     )
     partitions = AuditPartitions(database, retention_days=settings.audit_retention_days)
     retention = RetentionActor(
-        {
-            "idempotency_keys": idempotency_keys.purge_expired,
-            "audit_partitions": partitions.maintain,
-        }
+        store=PostgresRetention(database),
+        horizon_seconds=settings.retention_horizon_days * 86400,
+        interval=settings.retention_interval_seconds,
+        db_timeout=settings.db_timeout_seconds,
+        maintenance={"audit_partitions": partitions.maintain},
     )
     supervisor = Supervisor(
         "root",

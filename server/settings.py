@@ -118,6 +118,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     session_flush_seconds: PositiveFloat = 5.0
     session_resync_seconds: PositiveFloat = 5.0
 
+    # Retention
+    retention_horizon_days: PositiveInt = 30
+    retention_interval_seconds: PositiveFloat = 3600.0
+
     def rate(self, spec: str) -> tuple[int, float]:
         units, seconds = spec.split("/", 1)
         return int(units), float(seconds)

@@ -3,7 +3,8 @@
 In order: count the request in flight (a graceful stop waits for it), start the request's
 database deadline, refuse an oversized
 request target or header fields (414, 431) and a body that is not JSON (415), decide the
-address-keyed rate limits, authenticate and apply the route's access rule, decide the
+address-keyed rate limits, authenticate and apply the route's access rule (refusing a
+cookie-authenticated write from another site: server/http/origin.py), decide the
 user-keyed limits, and leave the RateLimit fields (and what
 skip-successful limits must settle once the status is known) for the before-send hook.
 One middleware on the raw scope rather than Litestar guards: a guard call copies the
@@ -30,6 +31,7 @@ from server.http.limits import (
     needs_settling,
     tightest_field,
 )
+from server.http.origin import UNSAFE_METHODS, OriginCheck, cors_origins
 from server.http.request_size import check_request_size
 
 if TYPE_CHECKING:
@@ -53,6 +55,16 @@ def request_gate(runtime: Runtime) -> type:
     """The middleware class, bound to this worker's runtime."""
     in_flight = runtime.in_flight
     request_budget = runtime.database.request_budget
+    origin_check = OriginCheck(cors_origins(runtime.settings))
+
+    async def authorize_request(
+        opt: dict[str, Any], token: str | None, headers: dict[bytes, bytes], method: str
+    ) -> Identity | None:
+        identity = await authorize(runtime, opt, token)
+        from_cookie = b"authorization" not in headers
+        if identity is not None and from_cookie and method in UNSAFE_METHODS:
+            origin_check.check(headers)
+        return identity
 
     class RequestGate:
         def __init__(self, app: ASGIApp) -> None:
@@ -72,7 +84,7 @@ def request_gate(runtime: Runtime) -> type:
         async def _gate(self, scope: Scope, receive: Receive, send: Send) -> None:
             check_request_size(scope)
             headers = _header_values(scope)
-            method = scope.get("method", "GET")
+            method = str(scope.get("method", "GET"))
             if (
                 method in _BODY_METHODS
                 and _has_body(headers)
@@ -91,9 +103,9 @@ def request_gate(runtime: Runtime) -> type:
             )
             try:
                 if limits is None or plan is None:
-                    identity = await authorize(runtime, opt, token)
+                    identity = await authorize_request(opt, token, headers, method)
                 else:
-                    identity = await self._limited(scope, headers, limits, plan, opt, token)
+                    identity = await self._limited(scope, headers, limits, plan, opt, token, method)
             except AccessRefused as refused:
                 _audit_refusal(runtime, scope, headers, refused)
                 raise
@@ -109,12 +121,13 @@ def request_gate(runtime: Runtime) -> type:
             plan: RoutePlan,
             opt: dict[str, Any],
             token: str | None,
+            method: str,
         ) -> Identity | None:
             """The address-keyed limits, authentication, then the user-keyed limit."""
             address = limits.address(scope, headers)
             outcomes: list[Outcome] = []
             await limits.enforce(plan, plan.by_address, address, outcomes)
-            identity = await authorize(runtime, opt, token)
+            identity = await authorize_request(opt, token, headers, method)
             if plan.by_user is not None:
                 key = address if identity is None else identity.user_id
                 await limits.enforce(plan, (plan.by_user,), key, outcomes)

@@ -1,4 +1,9 @@
-"""The health report: the health actor's cached checks and the supervisor's actors."""
+"""The health report: the health actor's cached checks and the supervisor's actors.
+
+`summary()` is what anyone may read (probes, `/api/health`): each check's status and
+timing. `report()` adds the checks' error text, the actors and their last errors, which can
+name hosts, statements and internals: for admins only.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Literal
 
 from actors.health import HealthActor
 from actors.supervisor import Supervisor
-from schemas.health import ActorReport, CheckReport, HealthReport
+from schemas.health import ActorReport, CheckReport, CheckSummary, HealthReport, HealthSummary
 
 
 class HealthReporter:
@@ -57,4 +62,21 @@ class HealthReporter:
             uptime_seconds=round(time.time() - self._started_at, 3),
             checks=checks,
             actors=actors,
+        )
+
+    def summary(self) -> HealthSummary:
+        report = self.report()
+        return HealthSummary(
+            status=report.status,
+            ready=report.ready,
+            draining=report.draining,
+            checks=[
+                CheckSummary(
+                    name=c.name,
+                    status=c.status,
+                    required=c.required,
+                    response_time_ms=c.response_time_ms,
+                )
+                for c in report.checks
+            ],
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -31,10 +30,12 @@ from server.routes.course_members import EnrollmentsController, LessonsControlle
 from server.routes.courses import CoursesController
 from server.routes.dependencies import route_dependencies
 from server.routes.health import HealthController, ProbeController
+from server.routes.metrics import metrics
 from server.routes.reviews import ReviewsController
 from server.routes.users import UsersController
 from server.runtime import Runtime, build_runtime
 from server.settings import Environment, Settings, load_settings
+from server.telemetry.logs import configure_logging
 
 DEVELOPMENT_ORIGINS = ("http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:3000")
 
@@ -68,6 +69,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         CourseAssessmentsController,
         AssessmentsController,
         SubmissionsController,
+        metrics,
     ]
 
 
@@ -79,7 +81,7 @@ def create_app(
 ) -> Litestar:
     """The app; `main_pid` is the serving process to stop if supervision gives up."""
     settings = settings or load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings)
     runtime = runtime or build_runtime(settings, main_pid=main_pid)
 
     @asynccontextmanager

@@ -52,6 +52,10 @@ from server.services.reviews import Reviews
 from server.services.revocation import Revocations
 from server.services.submissions import Submissions
 from server.settings import Settings
+from server.telemetry.instruments import Observed, observe
+from server.telemetry.prometheus import MetricsShare
+from server.telemetry.redis import MeasuredRedis
+from server.telemetry.setup import Telemetry, setup_telemetry
 
 logger = logging.getLogger("sevenp.runtime")
 
@@ -86,6 +90,7 @@ class Runtime:
     idempotency_keys: IdempotencyKeys
     instance_id: str
     started_at: float
+    telemetry: Telemetry
     in_flight: InFlight = field(default_factory=InFlight)
 
     @asynccontextmanager
@@ -108,17 +113,20 @@ class Runtime:
                     await self.pool.close(timeout=self.settings.drain_seconds)
                     if self.redis is not None:
                         await self.redis.aclose()
+                    self.telemetry.shutdown()
                 tg.cancel_scope.cancel()
 
 
-def _redis_client(url: str, timeout: float) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
+def _redis_client(url: str, timeout: float, telemetry: Telemetry) -> aioredis.Redis:
+    client = MeasuredRedis.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=30,
         max_connections=256,
     )
+    assert isinstance(client, MeasuredRedis)
+    return client.measured(telemetry.operation_duration, telemetry.tracer)
 
 
 def token_issuer(settings: Settings) -> TokenIssuer:
@@ -165,14 +173,20 @@ def rate_policies(settings: Settings) -> dict[str, RatePolicy]:
 
 
 def build_runtime(
-    settings: Settings, *, extra_actors: list[Actor] | None = None, main_pid: int | None = None
+    settings: Settings,
+    *,
+    extra_actors: list[Actor] | None = None,
+    main_pid: int | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Runtime:
+    """The worker's runtime; `telemetry` defaults to the one the settings describe."""
     if settings.database_url is None:
         raise RuntimeError("DATABASE_URL is unset; `sevenp serve` provides an embedded one")
     instance_id = uuid.uuid4().hex[:12]
+    telemetry = telemetry or setup_telemetry(settings, instance_id)
     pool = create_pool(settings, settings.database_url)
     redis = (
-        _redis_client(settings.redis_url, settings.health_probe_timeout_seconds)
+        _redis_client(settings.redis_url, settings.health_probe_timeout_seconds, telemetry)
         if settings.redis_url
         else None
     )
@@ -187,7 +201,12 @@ def build_runtime(
         interval=settings.health_interval_seconds,
         timeout=settings.health_probe_timeout_seconds,
     )
-    database = Database(pool, slow_query_ms=settings.slow_query_ms)
+    database = Database(
+        pool,
+        slow_query_ms=settings.slow_query_ms,
+        duration=telemetry.operation_duration,
+        tracer=telemetry.tracer,
+    )
     bus = SyncBus(redis, channel=f"{settings.redis_prefix}events", instance_id=instance_id)
     sessions = SessionActor(
         store=PostgresSessionStore(database),
@@ -239,12 +258,26 @@ def build_runtime(
         if main_pid is not None:
             os.kill(main_pid, signal.SIGTERM)
 
-    database = Database(pool, slow_query_ms=settings.slow_query_ms)
     idempotency_keys = IdempotencyKeys(database)
     retention = RetentionActor({"idempotency_keys": idempotency_keys.purge_expired})
+    telemetry_actors: list[Actor] = (
+        []
+        if telemetry.shared is None
+        else [MetricsShare(telemetry.shared, interval=settings.metrics_share_seconds)]
+    )
     supervisor = Supervisor(
         "root",
-        [health, bus, sessions, rate_limiter, cache, mail, retention, *(extra_actors or [])],
+        [
+            health,
+            bus,
+            sessions,
+            rate_limiter,
+            cache,
+            mail,
+            retention,
+            *telemetry_actors,
+            *(extra_actors or []),
+        ],
         strategy=Strategy.ONE_FOR_ONE,
         policy=RestartPolicy(max_restarts=5, within_seconds=30.0),
         on_escalate=on_escalate,
@@ -254,10 +287,23 @@ def build_runtime(
     tokens = token_issuer(settings)
     revocations = Revocations(sessions)
     started_at = time.time()
+    in_flight = InFlight()
     courses = Courses(database, cache)
     enrollments = Enrollments(courses)
     assessments = Assessments(courses)
     submissions = Submissions(courses, assessments, enrollments)
+    observe(
+        telemetry.meter,
+        Observed(
+            pool=pool,
+            in_flight=in_flight,
+            supervisor=supervisor,
+            sessions=sessions,
+            cache=cache,
+            mail=mail,
+            rate_limiter=rate_limiter if settings.rate_limit_enabled else None,
+        ),
+    )
     auth_policy = AuthPolicy(
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         refresh_ttl_remember_seconds=settings.refresh_token_remember_ttl_seconds,
@@ -306,4 +352,6 @@ def build_runtime(
         idempotency_keys=idempotency_keys,
         instance_id=instance_id,
         started_at=started_at,
+        telemetry=telemetry,
+        in_flight=in_flight,
     )

@@ -27,6 +27,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 import anyio
+from opentelemetry import trace
+from opentelemetry.metrics import Histogram
+from opentelemetry.trace import SpanKind, Tracer
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import AsyncRowFactory, TupleRow, tuple_row
 
@@ -99,13 +102,28 @@ class UnitOfWork:
     async def _cursor(
         self, statement: Statement, params: Params, rows: AsyncRowFactory[R]
     ) -> AsyncIterator[AsyncCursor[R]]:
-        conn = await self._connection()
-        self.statements.append(statement.name)
-        started = time.perf_counter()
-        async with conn.cursor(row_factory=rows) as cur:
-            await cur.execute(statement.sql, params, prepare=statement.prepare)
-            yield cur
-        self._database.timed(statement, started)
+        database = self._database
+        span = database.span(statement)
+        try:
+            conn = await self._connection()
+            self.statements.append(statement.name)
+            started = time.perf_counter()
+            try:
+                async with conn.cursor(row_factory=rows) as cur:
+                    await cur.execute(statement.sql, params, prepare=statement.prepare)
+                    yield cur
+            except BaseException as exc:
+                database.timed(statement, started, type(exc).__qualname__)
+                raise
+            database.timed(statement, started)
+        except BaseException as exc:
+            if span is not None:
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR)
+            raise
+        finally:
+            if span is not None:
+                span.end()
 
     def after_commit(self, action: AfterCommit) -> None:
         self._after.append(action)
@@ -134,11 +152,45 @@ async def _run_shielded(actions: list[AfterCommit]) -> None:
 
 
 class Database:
-    """Opens units of work on the pool; logs statements slower than `slow_query_ms`."""
+    """Opens units of work on the pool; logs statements slower than `slow_query_ms`.
 
-    def __init__(self, pool: Pool, *, slow_query_ms: float = 100.0) -> None:
+    With telemetry, each statement's duration is recorded (`db.client.operation.duration`,
+    with the statement's name as `db.query.summary`), and inside a sampled request each
+    statement gets a client span named after it.
+    """
+
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        slow_query_ms: float = 100.0,
+        duration: Histogram | None = None,
+        tracer: Tracer | None = None,
+    ) -> None:
         self.pool = pool
         self._slow_seconds = slow_query_ms / 1000
+        self._duration = duration
+        self._tracer = tracer
+        self._attributes: dict[str, dict[str, str]] = {}
+
+    def _attributes_of(self, statement: Statement) -> dict[str, str]:
+        found = self._attributes.get(statement.name)
+        if found is None:
+            found = self._attributes[statement.name] = {
+                "db.system.name": "postgresql",
+                "db.query.summary": statement.name,
+            }
+        return found
+
+    def span(self, statement: Statement) -> trace.Span | None:
+        """A client span for `statement`, when the request running it is sampled."""
+        if self._tracer is None or not trace.get_current_span().is_recording():
+            return None
+        return self._tracer.start_span(
+            statement.name,
+            kind=SpanKind.CLIENT,
+            attributes={**self._attributes_of(statement), "db.query.text": statement.sql},
+        )
 
     @asynccontextmanager
     async def unit(self, *, autocommit: bool = False) -> AsyncIterator[UnitOfWork]:
@@ -152,7 +204,12 @@ class Database:
             raise
         await uow._run_after_commit()
 
-    def timed(self, statement: Statement, started: float) -> None:
+    def timed(self, statement: Statement, started: float, error_type: str | None = None) -> None:
         elapsed = time.perf_counter() - started
+        if self._duration is not None:
+            attributes = self._attributes_of(statement)
+            if error_type is not None:
+                attributes = {**attributes, "error.type": error_type}
+            self._duration.record(elapsed, attributes)
         if elapsed >= self._slow_seconds:
             slow_logger.warning("slow query %s took %.1f ms", statement.name, elapsed * 1000)

@@ -74,8 +74,14 @@ def sanitize(value: Any) -> Any:
     return value
 
 
+_SUSPECT = ("bearer", "eyj", "password", "token", "secret")
+
+
 def redact_text(text: str) -> str:
     """`text` without bearer tokens, JWTs and `password=...`-like values."""
+    lowered = text.lower()
+    if not any(suspect in lowered for suspect in _SUSPECT):
+        return text
     return _SENSITIVE_TEXT.sub(_redacted, text)
 
 
@@ -84,10 +90,14 @@ def _redacted(found: re.Match[str]) -> str:
     return lead + REDACTED
 
 
+_second: list[Any] = [-1, ""]
+
+
 def _utc(created: float) -> str:
     seconds = int(created)
-    millis = int((created - seconds) * 1000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
+    if seconds != _second[0]:
+        _second[:] = [seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))]
+    return f"{_second[1]}.{int((created - seconds) * 1000):03d}Z"
 
 
 def _request_fields(entry: RequestLog) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from importlib.metadata import version
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
@@ -115,6 +116,13 @@ def create_app(
             openapi_router=Router(
                 path="/schema", route_handlers=[], opt={"public": True}, include_in_schema=False
             ),
+        ),
+        # Litestar's own lines go to the root handler of server/telemetry/logs.py, not to a
+        # second handler and queue thread of its own.
+        logging_config=LoggingConfig(
+            configure_root_logger=False,
+            handlers={"queue_listener": {"class": "logging.NullHandler"}},
+            loggers={"litestar": {"level": "INFO", "propagate": True}},
         ),
         debug=False,
     )

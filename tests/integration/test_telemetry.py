@@ -110,7 +110,8 @@ async def test_a_sampled_request_has_its_span_with_sql_children_and_its_trace_in
     [server] = [span for span in spans if span.kind is SpanKind.SERVER]
     assert server.name == "POST /api/auth/register"
     assert format(server.context.trace_id, "032x") == TRACE_ID
-    assert server.parent is not None and format(server.parent.span_id, "016x") == PARENT_ID
+    assert server.parent is not None
+    assert format(server.parent.span_id, "016x") == PARENT_ID
     assert server.attributes is not None
     assert server.attributes["http.route"] == "/api/auth/register"
     assert server.attributes["http.response.status_code"] == 201

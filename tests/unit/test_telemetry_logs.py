@@ -27,7 +27,8 @@ def _record(message: str, *args: object, fields: object = None) -> logging.LogRe
 
 def test_a_value_with_line_breaks_and_quotes_stays_inside_its_line() -> None:
     line = JsonFormatter().format(_record("user agent %s", FORGED, fields={"userAgent": FORGED}))
-    assert "\n" not in line and "\r" not in line
+    assert "\n" not in line
+    assert "\r" not in line
     parsed = json.loads(line)
     assert parsed["message"] == f"user agent {FORGED}"
     assert parsed["userAgent"] == FORGED
@@ -38,7 +39,8 @@ def test_a_value_with_line_breaks_and_quotes_stays_inside_its_line() -> None:
 
 def test_the_readable_format_escapes_line_breaks() -> None:
     line = TextFormatter().format(_record("header %s", FORGED))
-    assert "\n" not in line and "\r" not in line
+    assert "\n" not in line
+    assert "\r" not in line
     assert "forged" in line
 
 
@@ -67,7 +69,9 @@ def test_tokens_inside_messages_are_redacted() -> None:
         _record("auth %s then %s and password=%s", "Bearer opaque-token-1", jwt, "hunter2")
     )
     message = json.loads(line)["message"]
-    assert "opaque-token-1" not in message and jwt not in message and "hunter2" not in message
+    assert "opaque-token-1" not in message
+    assert jwt not in message
+    assert "hunter2" not in message
     assert message.count(REDACTED) == 3
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -154,15 +155,67 @@ class TextFormatter(logging.Formatter):
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The handler this module installs (and replaces when logging is configured again)."""
+    """The handler this module installs (and replaces when logging is configured again).
+
+    Buffered, it writes lines in batches: at once for a WARNING or worse, past 256 lines, and
+    at the latest `FLUSH_SECONDS` after a line, from a daemon thread; a crash loses at most
+    that much INFO. A write per line costs more than the rest of a short request's telemetry.
+    """
+
+    FLUSH_SECONDS = 0.5
+
+    def __init__(self, stream: Any, *, buffered: bool) -> None:
+        super().__init__(stream)
+        self._lines: list[str] = []
+        self._buffered = buffered
+        self._retired = threading.Event()
+        if buffered:
+            threading.Thread(target=self._flush_often, name="log-flush", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self._buffered:
+            super().emit(record)
+            return
+        try:
+            self._lines.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING or len(self._lines) >= 256:
+            self._drain()
+
+    def _drain(self) -> None:
+        if self._lines:
+            lines, self._lines = self._lines, []
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._drain()
+
+    def close(self) -> None:
+        # logging.config.dictConfig (Litestar's, at app start) closes every handler it finds
+        # and leaves them installed: closing flushes, and the flusher runs on until `retire`.
+        self.flush()
+        super().close()
+
+    def retire(self) -> None:
+        self._retired.set()
+        self.close()
+
+    def _flush_often(self) -> None:
+        while not self._retired.wait(self.FLUSH_SECONDS):
+            self.flush()
 
 
 def configure_logging(settings: Settings) -> None:
-    """Root logging to stdout, JSON or text as the settings say."""
+    """Root logging to stdout, JSON (buffered) or text as the settings say."""
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, _Handler)]:
-        root.removeHandler(handler)
-    handler = _Handler(sys.stdout)
+    for old in [h for h in root.handlers if isinstance(h, _Handler)]:
+        root.removeHandler(old)
+        old.retire()
+    handler = _Handler(sys.stdout, buffered=settings.json_logs)
     handler.setFormatter(JsonFormatter() if settings.json_logs else TextFormatter())
     root.addHandler(handler)
     root.setLevel(settings.log_level)

@@ -176,6 +176,8 @@ class SessionActor(Actor):
         self._bus_gaps = 0
         self._last_seen_flushed = 0
         self._last_seen_dropped = 0
+        self.revocations_applied = 0
+        """Revocations (of a session, or of a user's sessions) applied here, from any instance."""
         bus.subscribe(SessionRevoked, self._on_session_revoked)
         bus.subscribe(UserSessionsRevoked, self._on_user_sessions_revoked)
         bus.on_connected(self._on_bus_connected)
@@ -385,9 +387,11 @@ class SessionActor(Actor):
             self._revoke_session(session_id)
 
     def _on_session_revoked(self, event: SessionRevoked) -> None:
+        self.revocations_applied += 1
         self._revoke_session(event.session_id)
 
     def _on_user_sessions_revoked(self, event: UserSessionsRevoked) -> None:
+        self.revocations_applied += 1
         self._invalidate_user(event.user_id, event.valid_after, event.session_ids)
 
     async def _on_bus_connected(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -10,6 +9,7 @@ from importlib.metadata import version
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
@@ -32,11 +32,13 @@ from server.routes.course_members import EnrollmentsController, LessonsControlle
 from server.routes.courses import CoursesController
 from server.routes.dependencies import route_dependencies
 from server.routes.health import HealthController, ProbeController, SystemHealthController
+from server.routes.metrics import metrics
 from server.routes.reviews import ReviewsController
 from server.routes.system import SystemController
 from server.routes.users import UsersController
 from server.runtime import Runtime, build_runtime
 from server.settings import Settings, load_settings
+from server.telemetry.logs import configure_logging
 
 
 def _cors(settings: Settings) -> CORSConfig | None:
@@ -68,6 +70,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         AssessmentsController,
         SubmissionsController,
         SystemController,
+        metrics,
     ]
 
 
@@ -79,7 +82,7 @@ def create_app(
 ) -> Litestar:
     """The app; `main_pid` is the serving process to stop if supervision gives up."""
     settings = settings or load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings)
     if runtime is None:
         runtime = build_runtime(settings, main_pid=main_pid)
         runtime.exit_when_overdue = True
@@ -115,6 +118,13 @@ def create_app(
             openapi_router=Router(
                 path="/schema", route_handlers=[], opt={"public": True}, include_in_schema=False
             ),
+        ),
+        # Litestar's own lines go to the root handler of server/telemetry/logs.py, not to a
+        # second handler and queue thread of its own.
+        logging_config=LoggingConfig(
+            configure_root_logger=False,
+            handlers={"queue_listener": {"class": "logging.NullHandler"}},
+            loggers={"litestar": {"level": "INFO", "propagate": True}},
         ),
         debug=False,
     )

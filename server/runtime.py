@@ -63,6 +63,10 @@ from server.services.revocation import Revocations
 from server.services.submissions import Submissions
 from server.services.system import SystemMonitor
 from server.settings import Settings
+from server.telemetry.instruments import Observed, observe
+from server.telemetry.prometheus import MetricsShare
+from server.telemetry.redis import MeasuredRedis
+from server.telemetry.setup import Telemetry, setup_telemetry
 
 logger = logging.getLogger("sevenp.runtime")
 
@@ -104,6 +108,7 @@ class Runtime:
     instances: InstanceRegistry
     instance_id: str
     started_at: float
+    telemetry: Telemetry
     in_flight: InFlight = field(default_factory=InFlight)
     # Set where the runtime is the process's whole job (a Granian worker), never in a test's.
     exit_when_overdue: bool = False
@@ -162,6 +167,7 @@ class Runtime:
             await self.pool.close(timeout=max(0.0, deadline - anyio.current_time()))
             if self.redis is not None:
                 await self.redis.aclose()
+            self.telemetry.shutdown()
         if scope.cancelled_caught:
             logger.warning("shutdown budget of %gs spent; the rest is abandoned", budget)
 
@@ -207,14 +213,16 @@ class ExitWatchdog:
         os._exit(70)
 
 
-def _redis_client(url: str, timeout: float) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
+def _redis_client(url: str, timeout: float, telemetry: Telemetry) -> aioredis.Redis:
+    client = MeasuredRedis.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=30,
         max_connections=256,
     )
+    assert isinstance(client, MeasuredRedis)
+    return client.measured(telemetry.operation_duration, telemetry.tracer)
 
 
 def token_issuer(settings: Settings) -> TokenIssuer:
@@ -261,14 +269,20 @@ def rate_policies(settings: Settings) -> dict[str, RatePolicy]:
 
 
 def build_runtime(
-    settings: Settings, *, extra_actors: list[Actor] | None = None, main_pid: int | None = None
+    settings: Settings,
+    *,
+    extra_actors: list[Actor] | None = None,
+    main_pid: int | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Runtime:
+    """The worker's runtime; `telemetry` defaults to the one the settings describe."""
     if settings.database_url is None:
         raise RuntimeError("DATABASE_URL is unset; `sevenp serve` provides an embedded one")
     instance_id = uuid.uuid4().hex[:12]
+    telemetry = telemetry or setup_telemetry(settings, instance_id)
     pool = create_pool(settings, settings.database_url)
     redis = (
-        _redis_client(settings.redis_url, settings.health_probe_timeout_seconds)
+        _redis_client(settings.redis_url, settings.health_probe_timeout_seconds, telemetry)
         if settings.redis_url
         else None
     )
@@ -297,6 +311,8 @@ def build_runtime(
         slow_query_ms=settings.slow_query_ms,
         budget_seconds=settings.db_timeout_seconds,
         available=lambda: not health.is_down("postgres"),
+        duration=telemetry.operation_duration,
+        tracer=telemetry.tracer,
     )
     bus = SyncBus(redis, channel=f"{settings.redis_prefix}events", instance_id=instance_id)
     sessions = SessionActor(
@@ -366,6 +382,11 @@ def build_runtime(
         db_timeout=settings.db_timeout_seconds,
         maintenance={"audit_partitions": partitions.maintain},
     )
+    telemetry_actors: list[Actor] = (
+        []
+        if telemetry.shared is None
+        else [MetricsShare(telemetry.shared, interval=settings.metrics_share_seconds)]
+    )
     supervisor = Supervisor(
         "root",
         [
@@ -377,6 +398,7 @@ def build_runtime(
             mail,
             audit,
             retention,
+            *telemetry_actors,
             *(extra_actors or []),
         ],
         strategy=Strategy.ONE_FOR_ONE,
@@ -397,10 +419,23 @@ def build_runtime(
         started_at=started_at,
         version=version("sevenp"),
     )
+    in_flight = InFlight()
     courses = Courses(database, cache)
     enrollments = Enrollments(courses)
     assessments = Assessments(courses)
     submissions = Submissions(courses, assessments, enrollments)
+    observe(
+        telemetry.meter,
+        Observed(
+            pool=pool,
+            in_flight=in_flight,
+            supervisor=supervisor,
+            sessions=sessions,
+            cache=cache,
+            mail=mail,
+            rate_limiter=rate_limiter if settings.rate_limit_enabled else None,
+        ),
+    )
     auth_policy = AuthPolicy(
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         refresh_ttl_remember_seconds=settings.refresh_token_remember_ttl_seconds,
@@ -454,4 +489,6 @@ def build_runtime(
         instances=instances,
         instance_id=instance_id,
         started_at=started_at,
+        telemetry=telemetry,
+        in_flight=in_flight,
     )

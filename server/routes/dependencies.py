@@ -60,6 +60,7 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
         "viewer": Provide(viewer),
         "idempotency": Provide(idempotency),
         "settings": _constant(runtime.settings),
+        "telemetry": _constant(runtime.telemetry),
         "tokens": _constant(runtime.tokens),
         "accounts": _constant(runtime.accounts),
         "auth": _constant(runtime.auth),

@@ -21,6 +21,7 @@ from server.http.idempotency import Replayed, replay_response
 from server.http.openapi_problems import document_problems
 from server.http.response_fields import response_fields_hook
 from server.http.strict_input import strict_input
+from server.routes.analytics import AnalyticsController
 from server.routes.auth import AuthController
 from server.routes.course_members import EnrollmentsController, LessonsController
 from server.routes.courses import CoursesController
@@ -60,6 +61,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         EnrollmentsController,
         LessonsController,
         ReviewsController,
+        AnalyticsController,
     ]
 
 

@@ -38,10 +38,12 @@ from server.security.passwords import password_hasher
 from server.security.tokens import TokenIssuer
 from server.security.verified_tokens import VerifiedTokens
 from server.services.accounts import Accounts
+from server.services.analytics import Analytics
 from server.services.auth import Authentication, AuthPolicy
 from server.services.course_analytics import CourseAnalyticsReader
 from server.services.courses import Courses
 from server.services.enrollments import Enrollments
+from server.services.exports import Exports
 from server.services.health_report import HealthReporter
 from server.services.idempotency import IdempotencyKeys
 from server.services.lessons import Lessons
@@ -75,6 +77,8 @@ class Runtime:
     enrollments: Enrollments
     reviews: Reviews
     course_analytics: CourseAnalyticsReader
+    analytics: Analytics
+    exports: Exports
     idempotency_keys: IdempotencyKeys
     instance_id: str
     started_at: float
@@ -289,6 +293,8 @@ def build_runtime(
         enrollments=Enrollments(courses),
         reviews=Reviews(courses),
         course_analytics=CourseAnalyticsReader(courses),
+        analytics=Analytics(),
+        exports=Exports(database),
         idempotency_keys=idempotency_keys,
         instance_id=instance_id,
         started_at=started_at,

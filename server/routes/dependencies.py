@@ -65,5 +65,7 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
         "enrollments": _constant(runtime.enrollments),
         "reviews": _constant(runtime.reviews),
         "course_analytics": _constant(runtime.course_analytics),
+        "analytics": _constant(runtime.analytics),
+        "exports": _constant(runtime.exports),
         "cache": _constant(runtime.cache),
     }

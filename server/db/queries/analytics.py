@@ -1,0 +1,83 @@
+"""The analytics overview: totals, daily trends and top courses of a teacher's courses or of all."""
+
+from __future__ import annotations
+
+from server.db.statement import Statement
+
+# One statement. `scoped` is every enrollment of the courses in scope (all of them for an
+# admin), inlined where it is read so that each part uses its own index: the totals and the
+# top courses come from one pass grouped by course, the daily series from index ranges over
+# the window. Days are UTC dates. Planned per execution (prepare=False), so the admin's
+# `true OR ...` folds away and a teacher's plan starts from their courses.
+OVERVIEW = Statement(
+    "analytics.overview",
+    "WITH scoped AS NOT MATERIALIZED (SELECT e.id, e.user_id, e.course_id, e.status, e.progress,"
+    "   e.enrolled_at, e.completed_at FROM enrollments e"
+    "   WHERE %(admin)s OR e.course_id IN"
+    "     (SELECT id FROM courses WHERE instructor_id = %(viewer)s::uuid)),"
+    " per_course AS (SELECT course_id, count(*) AS enrollments,"
+    "   count(*) FILTER (WHERE status = 'completed') AS completions,"
+    "   sum(progress) AS progress_sum FROM scoped GROUP BY course_id),"
+    " ranked AS (SELECT p.*, rank() OVER (ORDER BY p.enrollments DESC) AS rank,"
+    "   row_number() OVER (ORDER BY p.enrollments DESC, p.completions DESC, p.course_id)"
+    "     AS position,"
+    "   p.enrollments * 100.0 / sum(p.enrollments) OVER () AS share FROM per_course p),"
+    " enrollment_totals AS (SELECT coalesce(sum(enrollments), 0) AS enrollments,"
+    "   coalesce(sum(completions), 0) AS completions,"
+    "   coalesce(round(sum(progress_sum) / nullif(sum(enrollments), 0), 2), 0) AS progress,"
+    "   coalesce(round(sum(completions) * 100.0 / nullif(sum(enrollments), 0), 2), 0)"
+    "     AS completion_rate FROM per_course),"
+    " seen AS (SELECT user_id, max(last_seen_at) AS last_seen_at FROM sessions"
+    "   WHERE last_seen_at >= now() - interval '30 days' GROUP BY user_id),"
+    " user_totals AS (SELECT count(*) AS total,"
+    "   count(*) FILTER (WHERE u.role = 'student') AS students,"
+    "   count(*) FILTER (WHERE u.role = 'teacher') AS teachers,"
+    "   count(*) FILTER (WHERE u.role = 'admin') AS admins,"
+    "   count(*) FILTER (WHERE greatest(u.last_login_at, s.last_seen_at)"
+    "     >= now() - interval '7 days') AS active_7_days,"
+    "   count(*) FILTER (WHERE greatest(u.last_login_at, s.last_seen_at)"
+    "     >= now() - interval '30 days') AS active_30_days"
+    "   FROM users u LEFT JOIN seen s ON s.user_id = u.id"
+    "   WHERE %(admin)s OR u.id IN (SELECT user_id FROM scoped)),"
+    " course_totals AS (SELECT count(*) AS courses,"
+    "   count(*) FILTER (WHERE status = 'published') AS published FROM courses"
+    "   WHERE %(admin)s OR instructor_id = %(viewer)s::uuid),"
+    " scores AS (SELECT round(avg(s.score * 100 / nullif(s.max_score, 0)), 2) AS average"
+    "   FROM submissions s JOIN assessments a ON a.id = s.assessment_id"
+    "   WHERE s.status = 'graded' AND (%(admin)s OR a.course_id IN"
+    "     (SELECT id FROM courses WHERE instructor_id = %(viewer)s::uuid))),"
+    " bounds AS (SELECT (now() AT TIME ZONE 'UTC')::date AS today,"
+    "   (((now() AT TIME ZONE 'UTC')::date - (%(days)s - 1))::timestamp AT TIME ZONE 'UTC')"
+    "     AS since),"
+    " days AS (SELECT b.today - i AS day FROM bounds b, generate_series(0, %(days)s - 1) AS i),"
+    " enrolled_daily AS (SELECT (enrolled_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n"
+    "   FROM scoped WHERE enrolled_at >= (SELECT since FROM bounds) GROUP BY 1),"
+    " completed_daily AS (SELECT (completed_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n"
+    "   FROM scoped WHERE completed_at >= (SELECT since FROM bounds) GROUP BY 1),"
+    " trend AS (SELECT d.day, coalesce(en.n, 0) AS enrollments, coalesce(co.n, 0) AS completions,"
+    "   sum(coalesce(en.n, 0)) OVER (ORDER BY d.day) AS cumulative_enrollments,"
+    "   sum(coalesce(co.n, 0)) OVER (ORDER BY d.day) AS cumulative_completions"
+    "   FROM days d LEFT JOIN enrolled_daily en ON en.day = d.day"
+    "   LEFT JOIN completed_daily co ON co.day = d.day)"
+    " SELECT %(days)s::int AS days,"
+    " json_build_object("
+    "   'users', json_build_object('total', ut.total, 'students', ut.students,"
+    "     'teachers', ut.teachers, 'admins', ut.admins, 'active7Days', ut.active_7_days,"
+    "     'active30Days', ut.active_30_days),"
+    "   'courses', ct.courses, 'publishedCourses', ct.published,"
+    "   'enrollments', et.enrollments, 'completions', et.completions,"
+    "   'completionRate', et.completion_rate, 'averageProgress', et.progress,"
+    "   'averageScore', sc.average) AS totals,"
+    " (SELECT json_agg(json_build_object('date', t.day, 'enrollments', t.enrollments,"
+    "   'completions', t.completions, 'cumulativeEnrollments', t.cumulative_enrollments,"
+    "   'cumulativeCompletions', t.cumulative_completions) ORDER BY t.day) FROM trend t)"
+    "   AS trends,"
+    " (SELECT coalesce(json_agg(json_build_object('id', r.course_id, 'title', c.title,"
+    "   'rank', r.rank, 'enrollments', r.enrollments, 'completions', r.completions,"
+    "   'averageProgress', round(r.progress_sum / r.enrollments, 2),"
+    "   'share', round(r.share, 2)) ORDER BY r.position), '[]'::json)"
+    "   FROM ranked r JOIN courses c ON c.id = r.course_id WHERE r.position <= %(top)s)"
+    "   AS top_courses"
+    " FROM user_totals ut, course_totals ct, enrollment_totals et, scores sc",
+    prepare=False,
+)

@@ -78,11 +78,12 @@ class RowStream:
 class Snapshot:
     """Statements of one read-only transaction on a connection of its own."""
 
-    __slots__ = ("_conn", "_database")
+    __slots__ = ("_conn", "_cursors", "_database")
 
     def __init__(self, database: Database, conn: AsyncConnection[TupleRow]) -> None:
         self._database = database
         self._conn = conn
+        self._cursors: list[AsyncServerCursor[TupleRow]] = []
 
     async def all(self, statement: Statement, params: Params, row: type[T]) -> list[T]:
         started = time.perf_counter()
@@ -100,9 +101,8 @@ class Snapshot:
         name = f"sevenp_rows_{next(_cursor_names)}"
         cursor: AsyncServerCursor[TupleRow] = self._conn.cursor(name, row_factory=tuple_row)
         cursor.itersize = batch
+        self._cursors.append(cursor)
         await cursor.execute(statement.sql, params)
-        # Closed with the transaction rather than by a CLOSE, which a cancelled reader could
-        # not send.
         return RowStream(self._database, statement, cursor, batch, started)
 
 
@@ -111,19 +111,27 @@ async def snapshot(database: Database) -> AsyncIterator[Snapshot]:
     """A read-only snapshot on a pooled connection, released however the block ends."""
     pool = database.pool
     conn = await pool.getconn()
+    snap = Snapshot(database, conn)
     try:
         await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield Snapshot(database, conn)
+        yield snap
     finally:
-        await _release(database, conn)
+        await _release(database, conn, snap._cursors)
 
 
-async def _release(database: Database, conn: AsyncConnection[Any]) -> None:
+async def _release(
+    database: Database, conn: AsyncConnection[Any], cursors: list[AsyncServerCursor[TupleRow]]
+) -> None:
     with anyio.CancelScope(shield=True):
         status = conn.info.transaction_status
         if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
             with anyio.move_on_after(_ROLLBACK_SECONDS):
                 with contextlib.suppress(psycopg.Error):
                     await conn.execute("ROLLBACK")
+        # The rollback ended the cursors in the server; closing them now costs no round trip
+        # (nor tries one on a connection left mid-statement).
+        for cursor in cursors:
+            with contextlib.suppress(psycopg.Error):
+                await cursor.close()
         # A connection still ACTIVE (cancelled mid-fetch) or broken is closed by the pool.
         await database.pool.putconn(conn)

@@ -28,7 +28,7 @@ from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import HTTPResponseBodyEvent, Receive, Scope, Send, TypeEncodersMap
 
-CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+CSV_MEDIA_TYPE = "text/csv"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 _CLOSE_SECONDS = 10.0
 

@@ -6,15 +6,21 @@ from server.db.statement import Statement
 
 # One statement. `scoped` is every enrollment of the courses in scope (all of them for an
 # admin), inlined where it is read so that each part uses its own index: the totals and the
-# top courses come from one pass grouped by course, the daily series from index ranges over
-# the window. Days are UTC dates. Planned per execution (prepare=False), so the admin's
-# `true OR ...` folds away and a teacher's plan starts from their courses.
+# top courses come from one pass grouped by course, the daily series from ranges over the
+# window. Days are UTC dates. The two scopes are the branches of a UNION ALL, planned per
+# execution (prepare=False) so that the branch not taken folds away: an OR of the two would
+# keep the planner from joining a teacher's courses to their enrollments by index.
 OVERVIEW = Statement(
     "analytics.overview",
-    "WITH scoped AS NOT MATERIALIZED (SELECT e.id, e.user_id, e.course_id, e.status, e.progress,"
-    "   e.enrolled_at, e.completed_at FROM enrollments e"
-    "   WHERE %(admin)s OR e.course_id IN"
-    "     (SELECT id FROM courses WHERE instructor_id = %(viewer)s::uuid)),"
+    "WITH scoped AS NOT MATERIALIZED ("
+    "   SELECT e.id, e.user_id, e.course_id, e.status, e.progress, e.enrolled_at,"
+    "     e.completed_at FROM enrollments e WHERE %(admin)s"
+    "   UNION ALL"
+    "   SELECT e.id, e.user_id, e.course_id, e.status, e.progress, e.enrolled_at,"
+    "     e.completed_at FROM courses c JOIN enrollments e ON e.course_id = c.id"
+    "   WHERE NOT %(admin)s AND c.instructor_id = %(viewer)s::uuid),"
+    " scoped_users AS (SELECT id FROM users WHERE %(admin)s"
+    "   UNION ALL SELECT DISTINCT user_id FROM scoped WHERE NOT %(admin)s),"
     " per_course AS (SELECT course_id, count(*) AS enrollments,"
     "   count(*) FILTER (WHERE status = 'completed') AS completions,"
     "   sum(progress) AS progress_sum FROM scoped GROUP BY course_id),"
@@ -37,15 +43,18 @@ OVERVIEW = Statement(
     "     >= now() - interval '7 days') AS active_7_days,"
     "   count(*) FILTER (WHERE greatest(u.last_login_at, s.last_seen_at)"
     "     >= now() - interval '30 days') AS active_30_days"
-    "   FROM users u LEFT JOIN seen s ON s.user_id = u.id"
-    "   WHERE %(admin)s OR u.id IN (SELECT user_id FROM scoped)),"
+    "   FROM scoped_users su JOIN users u ON u.id = su.id"
+    "   LEFT JOIN seen s ON s.user_id = u.id),"
     " course_totals AS (SELECT count(*) AS courses,"
     "   count(*) FILTER (WHERE status = 'published') AS published FROM courses"
     "   WHERE %(admin)s OR instructor_id = %(viewer)s::uuid),"
-    " scores AS (SELECT round(avg(s.score * 100 / nullif(s.max_score, 0)), 2) AS average"
-    "   FROM submissions s JOIN assessments a ON a.id = s.assessment_id"
-    "   WHERE s.status = 'graded' AND (%(admin)s OR a.course_id IN"
-    "     (SELECT id FROM courses WHERE instructor_id = %(viewer)s::uuid))),"
+    " scored AS NOT MATERIALIZED (SELECT s.score, s.max_score FROM submissions s"
+    "   WHERE %(admin)s AND s.status = 'graded'"
+    "   UNION ALL SELECT s.score, s.max_score FROM courses c"
+    "   JOIN assessments a ON a.course_id = c.id JOIN submissions s ON s.assessment_id = a.id"
+    "   WHERE NOT %(admin)s AND c.instructor_id = %(viewer)s::uuid AND s.status = 'graded'),"
+    " scores AS (SELECT round(avg(score * 100 / nullif(max_score, 0)), 2) AS average"
+    "   FROM scored),"
     " bounds AS (SELECT (now() AT TIME ZONE 'UTC')::date AS today,"
     "   (((now() AT TIME ZONE 'UTC')::date - (%(days)s - 1))::timestamp AT TIME ZONE 'UTC')"
     "     AS since),"

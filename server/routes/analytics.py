@@ -51,9 +51,10 @@ class AnalyticsController(Controller):
         media_type=CSV_MEDIA_TYPE,
         responses={
             200: ResponseSpec(
-                bytes,
+                str,
                 description="CSV attachment, one line per enrollment, streamed",
                 media_type=CSV_MEDIA_TYPE,
+                generate_examples=False,
             )
         },
     )

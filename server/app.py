@@ -22,6 +22,7 @@ from server.http.openapi_problems import document_problems
 from server.http.origin import cors_origins
 from server.http.response_fields import response_fields_hook
 from server.http.strict_input import strict_input
+from server.routes.analytics import AnalyticsController
 from server.routes.assessments import (
     AssessmentsController,
     CourseAssessmentsController,
@@ -71,6 +72,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         SubmissionsController,
         SystemController,
         metrics,
+        AnalyticsController,
     ]
 
 

@@ -47,12 +47,14 @@ from server.security.passwords import password_hasher
 from server.security.tokens import TokenIssuer
 from server.security.verified_tokens import VerifiedTokens
 from server.services.accounts import Accounts
+from server.services.analytics import Analytics
 from server.services.assessments import Assessments
 from server.services.audit import AuditLog
 from server.services.auth import Authentication, AuthPolicy
 from server.services.course_analytics import CourseAnalyticsReader
 from server.services.courses import Courses
 from server.services.enrollments import Enrollments
+from server.services.exports import Exports
 from server.services.gradebook import Gradebooks
 from server.services.grades import Grades
 from server.services.health_report import HealthReporter
@@ -102,6 +104,8 @@ class Runtime:
     submissions: Submissions
     grades: Grades
     gradebooks: Gradebooks
+    analytics: Analytics
+    exports: Exports
     idempotency_keys: IdempotencyKeys
     audit_log: AuditLog
     system: SystemMonitor
@@ -483,6 +487,8 @@ def build_runtime(
         submissions=submissions,
         grades=Grades(assessments, submissions),
         gradebooks=Gradebooks(courses),
+        analytics=Analytics(),
+        exports=Exports(database),
         idempotency_keys=idempotency_keys,
         audit_log=AuditLog(),
         system=system,

@@ -74,6 +74,8 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
         "submissions": _constant(runtime.submissions),
         "grades": _constant(runtime.grades),
         "gradebooks": _constant(runtime.gradebooks),
+        "analytics": _constant(runtime.analytics),
+        "exports": _constant(runtime.exports),
         "cache": _constant(runtime.cache),
         "audit_log": _constant(runtime.audit_log),
         "system": _constant(runtime.system),

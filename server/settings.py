@@ -137,6 +137,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     log_format: Literal["auto", "json", "text"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool | None = None
+    access_log_sample: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1
+    access_log_slow_ms: PositiveFloat = 500.0
 
     def rate(self, spec: str) -> tuple[int, float]:
         units, seconds = spec.split("/", 1)

@@ -76,6 +76,9 @@ def request_gate(runtime: Runtime) -> type:
     ids = telemetry.ids
     root_bound = telemetry.root_bound
     access_log = runtime.settings.access_logged
+    # Every failed, slow or traced request is logged; of the rest, this share.
+    access_sample = int(runtime.settings.access_log_sample * (1 << 32))
+    access_slow = runtime.settings.access_log_slow_ms / 1000
     numbers = itertools.count(1)
     RequestLog.prefix = runtime.instance_id
     request_budget = runtime.database.request_budget
@@ -149,7 +152,12 @@ def request_gate(runtime: Runtime) -> type:
                     span.end()
                 if context_token is not None:
                     otel_context.detach(context_token)
-                if access_log:
+                if access_log and (
+                    status >= 400
+                    or elapsed >= access_slow
+                    or span is not None
+                    or getrandbits(32) < access_sample
+                ):
                     entry.status, entry.duration = status, elapsed
                     access_logger.info("%s %s %d", method, route, status)
                 request_log.reset(log_token)

@@ -52,11 +52,13 @@ def access_lines() -> Iterator[io.StringIO]:
 
 @pytest.fixture
 async def app(
+    request: pytest.FixtureRequest,
     database_url: str,
     redis_url: str,
     tmp_path_factory: pytest.TempPathFactory,
     access_lines: io.StringIO,
 ) -> AsyncIterator[InProcess]:
+    """An in-process app; a test may override settings with indirect parametrisation."""
     settings = load_settings(
         {
             "SEVENP_ENV": "test",
@@ -67,7 +69,9 @@ async def app(
             "MAIL_URL": "console://",
             "RATE_LIMIT_ENABLED": "false",
             "ACCESS_LOG": "true",
+            "ACCESS_LOG_SAMPLE": "1",
             "METRICS_DIR": str(tmp_path_factory.mktemp("metrics")),
+            **getattr(request, "param", {}),
         }
     )
     spans = InMemorySpanExporter()
@@ -214,3 +218,13 @@ async def test_metrics_are_labelled_by_route_template_whatever_the_ids(app: InPr
     ):
         assert f"\n{name}" in text, name
     assert 'db_query_summary="users.' in text or 'db_query_summary="auth.' in text
+
+
+@pytest.mark.parametrize("app", [{"ACCESS_LOG_SAMPLE": "0"}], indirect=True)
+async def test_unsampled_access_lines_keep_every_failure(app: InProcess) -> None:
+    registered = await app.client.post("/api/auth/register", json=_registration())
+    assert registered.status_code == 201
+    refused = await app.client.get("/api/auth/me")
+    assert refused.status_code == 401
+    lines = _lines(app.access)
+    assert [(line["route"], line["status"]) for line in lines] == [("/api/auth/me", 401)]

@@ -15,6 +15,20 @@ from actors.supervisor import Supervisor
 from schemas.health import ActorReport, CheckReport, CheckSummary, HealthReport, HealthSummary
 
 
+def actor_reports(supervisor: Supervisor) -> list[ActorReport]:
+    """Each supervised actor's state, restarts, mailbox depth and last error."""
+    return [
+        ActorReport(
+            name=s.name,
+            state=str(s.state),
+            restarts=s.restarts,
+            mailbox_depth=s.mailbox_depth,
+            last_error=s.last_error,
+        )
+        for s in supervisor.statuses()
+    ]
+
+
 class HealthReporter:
     def __init__(
         self, health: HealthActor, supervisor: Supervisor, *, instance_id: str, started_at: float
@@ -36,16 +50,7 @@ class HealthReporter:
             )
             for c in self._health.checks()
         ]
-        actors = [
-            ActorReport(
-                name=s.name,
-                state=str(s.state),
-                restarts=s.restarts,
-                mailbox_depth=s.mailbox_depth,
-                last_error=s.last_error,
-            )
-            for s in self._supervisor.statuses()
-        ]
+        actors = actor_reports(self._supervisor)
         ready = self._health.ready
         overall: Literal["up", "degraded", "down"]
         if not ready:

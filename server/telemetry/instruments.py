@@ -145,6 +145,28 @@ def _sessions(meter: Meter, sessions: SessionActor) -> None:
         unit="{revocation}",
         description="Revocations applied by this worker, from any instance.",
     )
+    propagation = meter.create_histogram(
+        "sevenp.sessions.revocation.propagation",
+        unit="s",
+        description="From a revocation's announcement on one instance to its arrival here"
+        " (instance clocks assumed in step).",
+        explicit_bucket_boundaries_advisory=[
+            0.001,
+            0.0025,
+            0.005,
+            0.01,
+            0.025,
+            0.05,
+            0.1,
+            0.25,
+            0.5,
+            1,
+            2.5,
+            5,
+            10,
+        ],
+    )
+    sessions.on_propagation = propagation.record
 
 
 def _cache(meter: Meter, cache: CacheActor) -> None:

@@ -264,6 +264,14 @@ def scraped(server: LiveServer, prometheus: Prometheus) -> Prometheus:
         _round(server.base_url)
         eventually_sync(lambda done=done: prometheus.value(logouts) >= done, within=20, poll=0.2)
     eventually_sync(lambda: prometheus.value(catching_up) == 2, within=20, poll=0.2)
+    # A revocation's arrival is measured by the worker that did not announce it: more rounds
+    # until one worker has seen two, between scrapes, so its rate has two points.
+    arriving = f'sum(rate(sevenp_sessions_revocation_propagation_seconds_count{{job="{JOB}"}}[1m]))'
+    done = ROUNDS
+    while not prometheus.value(arriving) and done < ROUNDS + 8:
+        done += 1
+        _round(server.base_url)
+        eventually_sync(lambda done=done: prometheus.value(logouts) >= done, within=20, poll=0.2)
     return prometheus
 
 

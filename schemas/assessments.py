@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from schemas.base import ApiBody, ApiResponse
+from schemas.base import ZERO_FLOOR_SCHEMA, ApiBody, ApiResponse
 
 QuestionType = Literal[
     "single_choice", "multiple_choice", "true_false", "short_answer", "numeric", "essay"
@@ -25,6 +25,7 @@ Options = Annotated[list[Option], msgspec.Meta(min_length=2, max_length=20)]
 Accepted = Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=500)]],
                      msgspec.Meta(min_length=1, max_length=50)]  # fmt: skip
 ChoiceIndex = Annotated[int, msgspec.Meta(ge=0, le=19)]
+Tolerance = Annotated[float, msgspec.Meta(ge=0, extra_json_schema=ZERO_FLOOR_SCHEMA)]
 AnswerValue = bool | int | float | str | list[int] | None
 
 
@@ -41,7 +42,7 @@ class QuestionIn(ApiBody):
     correct: ChoiceIndex | list[ChoiceIndex] | bool | None = None
     accepted: Accepted | None = None
     value: float | None = None
-    tolerance: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    tolerance: Tolerance | None = None
 
 
 class AssessmentCreate(ApiBody):
@@ -174,7 +175,10 @@ class QuestionScore(ApiBody):
 
 
 class GradeRequest(ApiBody):
-    score: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)] | None = None
+    score: (
+        Annotated[float, msgspec.Meta(ge=0, le=1_000_000, extra_json_schema=ZERO_FLOOR_SCHEMA)]
+        | None
+    ) = None
     feedback: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
     question_scores: Annotated[list[QuestionScore], msgspec.Meta(max_length=200)] | None = None
     reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None

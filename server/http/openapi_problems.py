@@ -4,6 +4,8 @@ Registered once for the whole app (`on_app_init`): handler docstrings become ope
 descriptions, their first line the summary, every operation lists the
 problem+json statuses the server may answer it with, as the `Problem` schema, and every
 operation whose route is not public requires the bearer access token (`BearerToken`).
+What Litestar leaves out is said too: a 204 answer has no content, and a body that refuses
+unknown fields (`ApiBody`) has `additionalProperties: false`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 
+from schemas.base import ApiBody
 from server.errors import PROBLEM_JSON
 from server.http.access import ACCESS_COOKIE
 
@@ -87,6 +90,10 @@ def describe_operations(app: Litestar) -> None:
         "Problem": PROBLEM_SCHEMA,
         "FieldError": FIELD_ERROR_SCHEMA,
     }
+    closed = _closed_bodies()
+    for name, schema in (components.schemas or {}).items():
+        if name in closed and isinstance(schema, Schema):
+            schema.additional_properties = False
     components.security_schemes = {**(components.security_schemes or {}), BEARER: BEARER_SCHEME}
     openapi.components = components
     public = _public_operations(app)
@@ -97,6 +104,18 @@ def describe_operations(app: Litestar) -> None:
                 _describe(operation)
                 if (path, method) not in public:
                     operation.security = [{BEARER: []}]
+
+
+def _closed_bodies() -> set[str]:
+    """Names of the body structs that refuse unknown fields."""
+    found: set[str] = set()
+    pending: list[type] = [ApiBody]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__struct_config__.forbid_unknown_fields:  # type: ignore[attr-defined]
+            found.add(cls.__name__)
+    return found
 
 
 def _public_operations(app: Litestar) -> set[tuple[str, str]]:
@@ -119,6 +138,9 @@ def _describe(operation: Operation) -> None:
     if operation.description:
         operation.summary = operation.description.strip().splitlines()[0].rstrip(".")
     responses = operation.responses = dict(operation.responses or {})
+    no_content = responses.get("204")
+    if isinstance(no_content, OpenAPIResponse):
+        no_content.content = None
     # Litestar's own 400 describes its ValidationException as application/json.
     responses["400"] = _problem_response(400)
     for status in PROBLEM_STATUSES:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
@@ -127,7 +128,12 @@ class AssessmentsController(Controller):
         """Delete an assessment nobody has submitted (else 409)."""
         await assessments.delete(uow, viewer, str(assessment_id))
 
-    @post("/attempts", opt=_STUDENT, status_code=201)
+    @post(
+        "/attempts",
+        opt=_STUDENT,
+        status_code=201,
+        responses={200: ResponseSpec(AttemptStarted, description="The attempt still running")},
+    )
     async def start_attempt(
         self,
         submissions: NamedDependency[Submissions],

@@ -11,7 +11,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from schemas.base import MAX_PAGE_SIZE
+from schemas.base import MAX_PAGE_SIZE, NO_CONTROL, ZERO_FLOOR
 from schemas.courses import (
     Course,
     CourseAnalytics,
@@ -57,15 +57,19 @@ class CoursesController(Controller):
         courses: NamedDependency[Courses],
         uow: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
-        q: Annotated[str | None, QueryParameter(min_length=1, max_length=200)] = None,
-        category: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        q: Annotated[
+            str | None, QueryParameter(min_length=1, max_length=200, pattern=NO_CONTROL)
+        ] = None,
+        category: Annotated[str | None, QueryParameter(max_length=100, pattern=NO_CONTROL)] = None,
         level: FromQuery[Level | None] = None,
         tags: Annotated[list[str] | None, QueryParameter(max_items=10)] = None,
         price_min: Annotated[
-            float | None, QueryParameter(name="priceMin", ge=0, le=1_000_000)
+            float | None,
+            QueryParameter(name="priceMin", ge=0, le=1_000_000, schema_extra=ZERO_FLOOR),
         ] = None,
         price_max: Annotated[
-            float | None, QueryParameter(name="priceMax", ge=0, le=1_000_000)
+            float | None,
+            QueryParameter(name="priceMax", ge=0, le=1_000_000, schema_extra=ZERO_FLOOR),
         ] = None,
         instructor_id: Annotated[uuid.UUID | None, QueryParameter(name="instructorId")] = None,
         status: FromQuery[CourseStatus | None] = None,

@@ -79,6 +79,17 @@ def decode_json_body(raw: bytes) -> Any:
     return value
 
 
+def _whole_numbers_as_int(value: Any) -> Any:
+    """`value` with `5.0` read as `5`: JSON Schema's `integer` includes it."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, list):
+        return [_whole_numbers_as_int(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _whole_numbers_as_int(item) for key, item in value.items()}
+    return value
+
+
 class JsonRequest(Request[Any, Any, Any]):
     """Litestar's Request, with the JSON body decoded by `decode_json_body`."""
 
@@ -98,6 +109,7 @@ class JsonRequest(Request[Any, Any, Any]):
         data = self.route_handler.parsed_fn_signature.parameters.get("data")
         if data is None:
             return
+        value = _whole_numbers_as_int(value)
         try:
             msgspec.convert(value, data.annotation, strict=True)
         except TypeError:

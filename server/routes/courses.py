@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
@@ -46,6 +47,9 @@ def _cached_json(model: type[Any], description: str) -> dict[int, ResponseSpec]:
     }
 
 
+SearchTag = Annotated[str, msgspec.Meta(pattern=NO_CONTROL)]
+
+
 class CoursesController(Controller):
     path = "/api/courses"
     tags = ["courses"]
@@ -62,7 +66,7 @@ class CoursesController(Controller):
         ] = None,
         category: Annotated[str | None, QueryParameter(max_length=100, pattern=NO_CONTROL)] = None,
         level: FromQuery[Level | None] = None,
-        tags: Annotated[list[str] | None, QueryParameter(max_items=10)] = None,
+        tags: Annotated[list[SearchTag] | None, QueryParameter(max_items=10)] = None,
         price_min: Annotated[
             float | None,
             QueryParameter(name="priceMin", ge=0, le=1_000_000, schema_extra=ZERO_FLOOR),

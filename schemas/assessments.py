@@ -18,7 +18,8 @@ ScoringPolicy = Literal["highest", "latest", "average", "first"]
 SubmissionStatus = Literal["graded", "pending_review"]
 
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
-Points = Annotated[float, msgspec.Meta(gt=0, le=10_000)]
+# Stored as numeric(6, 2): a smaller value would round to 0, a larger one overflow.
+Points = Annotated[float, msgspec.Meta(ge=0.01, le=9_999.99)]
 Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
 Option = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Options = Annotated[list[Option], msgspec.Meta(min_length=2, max_length=20)]

@@ -94,6 +94,7 @@ def describe_operations(app: Litestar) -> None:
     for name, schema in (components.schemas or {}).items():
         if name in closed and isinstance(schema, Schema):
             schema.additional_properties = False
+        _numbers_once(schema)
     components.security_schemes = {**(components.security_schemes or {}), BEARER: BEARER_SCHEME}
     openapi.components = components
     public = _public_operations(app)
@@ -104,6 +105,27 @@ def describe_operations(app: Litestar) -> None:
                 _describe(operation)
                 if (path, method) not in public:
                     operation.security = [{BEARER: []}]
+
+
+def _numbers_once(schema: Schema | Reference) -> None:
+    """Drop `integer` from a `oneOf` that also has `number`, which every integer matches:
+    Litestar writes `int | float` so, and then no integer is valid under exactly one."""
+    if not isinstance(schema, Schema):
+        return
+    if schema.one_of:
+        types = [b.type for b in schema.one_of if isinstance(b, Schema)]
+        if OpenAPIType.NUMBER in types and OpenAPIType.INTEGER in types:
+            schema.one_of = [
+                b
+                for b in schema.one_of
+                if not (isinstance(b, Schema) and b.type == OpenAPIType.INTEGER and not b.enum)
+            ]
+    for nested in (*(schema.one_of or ()), *(schema.any_of or ()), *(schema.all_of or ())):
+        _numbers_once(nested)
+    for nested in (schema.properties or {}).values():
+        _numbers_once(nested)
+    if isinstance(schema.items, Schema):
+        _numbers_once(schema.items)
 
 
 def _closed_bodies() -> set[str]:

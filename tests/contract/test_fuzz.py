@@ -10,7 +10,8 @@ along the links schemathesis infers between operations (a course's `id` into
 published course with a lesson, an enrolled student, an assessment and a submission gives
 those sequences real objects to start from.
 
-`FUZZ_MAX_EXAMPLES` (default 8) and `FUZZ_SEED` tune a run; the report of a failed run is
+`FUZZ_MAX_SECONDS` (default 60: schemathesis keeps generating until it is spent),
+`FUZZ_MAX_EXAMPLES` (default 8, per operation and round) and `FUZZ_SEED` tune a run; the report of a failed run is
 in the assertion message, with a curl command per failure.
 """
 
@@ -40,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "schemathesis.toml"
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "8"))
 SEED = os.environ.get("FUZZ_SEED", "7")
+MAX_SECONDS = os.environ.get("FUZZ_MAX_SECONDS", "60")
 ROLES = ("student", "teacher", "admin")
 
 
@@ -179,7 +181,7 @@ def test_the_server_keeps_its_openapi_contract(seeded: Seeded, role: str) -> Non
             "run", f"{server.base_url}/schema/openapi.json",
             "--checks", "all",
             "--max-examples", str(MAX_EXAMPLES), "--seed", SEED, "--no-shrink",
-            "--workers", "2", "--request-timeout", "15", "--max-time", "150",
+            "--workers", "2", "--request-timeout", "15", "--max-time", MAX_SECONDS,
             "--output-truncate", "false",
             "--report", "junit", "--report-dir", reports,
         ]  # fmt: skip

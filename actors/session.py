@@ -176,6 +176,10 @@ class SessionActor(Actor):
         self._bus_gaps = 0
         self._last_seen_flushed = 0
         self._last_seen_dropped = 0
+        self.revocations_applied = 0
+        """Revocations (of a session, or of a user's sessions) applied here, from any instance."""
+        self.on_propagation: Callable[[float], None] | None = None
+        """Told, in seconds, how long each revocation announced elsewhere took to arrive."""
         bus.subscribe(SessionRevoked, self._on_session_revoked)
         bus.subscribe(UserSessionsRevoked, self._on_user_sessions_revoked)
         bus.on_connected(self._on_bus_connected)
@@ -238,7 +242,12 @@ class SessionActor(Actor):
     async def session_revoked(self, *, session_id: str, user_id: str) -> None:
         self._revoke_session(session_id)
         await self._bus.publish(
-            SessionRevoked(session_id=session_id, user_id=user_id, origin=self._instance_id)
+            SessionRevoked(
+                session_id=session_id,
+                user_id=user_id,
+                origin=self._instance_id,
+                sent_at=time.time(),
+            )
         )
 
     async def user_sessions_revoked(
@@ -251,6 +260,7 @@ class SessionActor(Actor):
                 valid_after=valid_after,
                 session_ids=list(session_ids),
                 origin=self._instance_id,
+                sent_at=time.time(),
             )
         )
 
@@ -385,10 +395,18 @@ class SessionActor(Actor):
             self._revoke_session(session_id)
 
     def _on_session_revoked(self, event: SessionRevoked) -> None:
+        self.revocations_applied += 1
         self._revoke_session(event.session_id)
+        self._arrived(event.sent_at)
 
     def _on_user_sessions_revoked(self, event: UserSessionsRevoked) -> None:
+        self.revocations_applied += 1
         self._invalidate_user(event.user_id, event.valid_after, event.session_ids)
+        self._arrived(event.sent_at)
+
+    def _arrived(self, sent_at: float) -> None:
+        if sent_at > 0 and self.on_propagation is not None:
+            self.on_propagation(max(0.0, time.time() - sent_at))
 
     async def _on_bus_connected(self) -> None:
         if self._wake is not None:

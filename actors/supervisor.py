@@ -128,6 +128,8 @@ class Supervisor(Actor):
         self._children = [_Child(actor) for actor in children]
         self._by_name = {child.actor.name: child for child in self._children}
         self._escalated = False
+        self.escalations = 0
+        """How many times this supervisor gave up, over its whole life."""
         self._restart_times: deque[float] = deque()
         self._tg: anyio.abc.TaskGroup | None = None
         self._events: MemoryObjectSendStream[_Event] | None = None
@@ -295,6 +297,7 @@ class Supervisor(Actor):
         child.recent_crashes.append(now)
         if len(self._restart_times) > self.policy.max_restarts:
             self._escalated = True
+            self.escalations += 1
             child.state = ActorState.FAILED
             raise SupervisorEscalated(self.name, child.actor.name, child.last_error)
         child.restarts += 1

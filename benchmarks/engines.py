@@ -9,6 +9,9 @@ Metric names (usable in ``Check``s):
              lateness_p99_ms, generator_lag_p99_ms, generator_cpu_max, valid,
              server_cpu_mean_pct, server_cpu_max_pct, server_rss_idle_mib, server_rss_steady_mib,
              rss_per_session_kb, rss_growth_pct
+  export:    rows, rounds, rps (rows/s), ceiling_rps (COPY rows/s), ratio, ratio_min, ratio_max,
+             ttfb_ms (worst round), ttfb_median_ms, copy_ttfb_ms, seconds, copy_seconds,
+             rss_growth_mib, requests, errors, and the server's CPU/RSS (``export_bench.py``)
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from benchmarks.engines import (
     open_loop_config,
     probe,
 )
+from benchmarks.export_bench import measure_export, seed_enrollments
 from benchmarks.inputs import write_body, write_login_bodies, write_synthetic_tokens, write_tokens
 from benchmarks.learning import LearningData
 from benchmarks.opensim.mix import SessionCredentials
@@ -345,6 +346,17 @@ class Harness:
             try:
                 admin = self._seed_more(1, role="admin")[0]
                 self.learning.write_lists(tmp, rotation, admin.access_token, profile)
+                wanted = {s.requests for s in self.scenarios if s.requests} & {
+                    "submit",
+                    "gradebook",
+                }
+                if wanted:
+                    assert self.server is not None
+                    self.progress.step(f"seeding the assessment scenarios' data: {sorted(wanted)}")
+                    self.learning.write_assessment_lists(
+                        tmp, self.server.base_url, rotation, admin.access_token, wanted
+                    )
+                    self.record.settings["assessments"] = dict(self.learning.assessments)
             except Exception as exc:
                 self.learning_reason = f"learning request lists failed: {exc!r}"
                 self.progress.step(self.learning_reason)
@@ -395,6 +407,8 @@ class Harness:
                 return result
             if s.engine == "wrk":
                 self._run_wrk(s, target, result)
+            elif s.engine == "export":
+                self._run_export(result)
             else:
                 self._run_open_loop(s, target, result)
         except KeyboardInterrupt:
@@ -425,7 +439,9 @@ class Harness:
             assert self.learning is not None
             path, token = self.learning.first_row(s.requests)
             self.learning.offset_file(s.name, start=1)  # the probe sent the first row
-            status = probe(target.base_url + path, s.method, None, token)
+            body_file = self.learning.bodies.get(s.requests)
+            body = body_file.read_bytes() if body_file else None
+            status = probe(target.base_url + path, s.method, body, token)
             if status in (404, 405):
                 return f"route not implemented: {s.method} {path} -> {status}"
             return None
@@ -459,6 +475,7 @@ class Harness:
                 duration_s=self.o.profile.wrk_duration_s,
                 rows_file=self.learning.lists[s.requests],
                 offset_file=self.learning.offset_file(s.name),
+                body_file=self.learning.bodies.get(s.requests),
             )
         return WrkJob(
             url=target.base_url + s.path,
@@ -523,6 +540,50 @@ class Harness:
         self.progress.step(
             f"{s.name}: {metrics['rps']:,.0f} req/s{ratio}, p99 {metrics['p99_ms']:.1f} ms, "
             f"errors {metrics['errors']:g}"
+        )
+
+    def _run_export(self, result: ScenarioResult) -> None:
+        """The enrollments export on a database and a server of its own (``export_bench``)."""
+        assert self.server is not None
+        assert self.dsn is not None
+        rows = self.o.profile.export_rows
+        name = f"{self.o.bench_db}_export"
+        dsn, _note = self._stack.enter_context(bench_database(self.dsn, name, keep=self.o.keep_db))
+        module_name, func_name = MIGRATIONS.split(":")
+        asyncio.run(getattr(importlib.import_module(module_name), func_name)(dsn))
+        self.progress.step(f"export: seeding {rows:,} enrollments in database {name}")
+        started = time.monotonic()
+        seeded = seed_enrollments(dsn, rows)
+        seed_s = time.monotonic() - started
+        server = dataclasses.replace(
+            self.server,
+            port=free_port(),
+            env={**self.server.env, "DATABASE_URL": dsn},
+            log_path=self.logs / "server-export.log",
+        )
+        self.progress.step(f"export: {seeded:,} rows in {seed_s:.0f} s; server on {server.port}")
+        server.start(ready_timeout=60)
+        try:
+            from benchmarks.seed import seed_sessions
+
+            admin = asyncio.run(seed_sessions(dsn, 1, jwt_secret=self.o.jwt_secret, role="admin"))
+            metrics, details = measure_export(
+                server.host,
+                server.port,
+                admin[0].access_token,
+                dsn,
+                server.processes,
+                rows=seeded,
+                rounds=self.o.profile.export_rounds,
+            )
+        finally:
+            server.stop()
+        details.update(database=name, seed_seconds=round(seed_s, 1))
+        result.metrics, result.details, result.status = metrics, details, "info"
+        self.progress.step(
+            f"{result.name}: {metrics['rps']:,.0f} rows/s, COPY {metrics['ceiling_rps']:,.0f} "
+            f"rows/s (ratio {metrics['ratio']:.2f}), first byte {metrics['ttfb_ms']:.0f} ms, "
+            f"server RSS +{metrics['rss_growth_mib']:.1f} MiB, errors {metrics['errors']:g}"
         )
 
     def _credentials(self, n: int) -> list[SessionCredentials]:

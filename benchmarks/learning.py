@@ -4,11 +4,13 @@ enrollments, the request lists of its closed-loop scenarios and its sessions' va
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from benchmarks.assessments import gradebook_path, seed_gradebook, seed_quiz
 from benchmarks.catalogue import insert_enrollments, seed_catalogue
 from benchmarks.course_requests import (
     Catalogue,
@@ -48,6 +50,8 @@ class LearningData:
     lists: dict[str, Path] = field(default_factory=dict)
     offsets: dict[str, Path] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
+    bodies: dict[str, Path] = field(default_factory=dict)  # list name -> body of every row
+    assessments: dict[str, str] = field(default_factory=dict)  # what was seeded, for the record
 
     @classmethod
     def seed_database(cls, dsn: str, courses: int = CATALOGUE_COURSES) -> LearningData:
@@ -95,6 +99,31 @@ class LearningData:
             ),
             "complete": completion_rows(students, self.catalogue.lessons),
         }
+        for name, rows in lists.items():
+            self.lists[name] = write_rows(tmp / f"rows-{name}.txt", rows)
+            self.sizes[name] = len(rows)
+
+    def write_assessment_lists(
+        self,
+        tmp: Path,
+        base_url: str,
+        rotation: list[SeededSession],
+        admin_token: str,
+        wanted: set[str],
+    ) -> None:
+        """The request lists of the assessment scenarios in ``wanted`` (``submit``,
+        ``gradebook``), after seeding what they read."""
+        lists: dict[str, list[Row]] = {}
+        if "submit" in wanted:
+            quiz = seed_quiz(self.dsn, base_url, admin_token, [s.user_id for s in rotation])
+            lists["submit"] = [(quiz.path, s.access_token) for s in rotation]
+            self.bodies["submit"] = tmp / "body-submit.json"
+            self.bodies["submit"].write_text(json.dumps(quiz.body))
+            self.assessments.update(quiz_course=quiz.course_id, quiz=quiz.assessment_id)
+        if "gradebook" in wanted:
+            course = seed_gradebook(self.dsn)
+            lists["gradebook"] = [(gradebook_path(course), admin_token)]
+            self.assessments["gradebook_course"] = course
         for name, rows in lists.items():
             self.lists[name] = write_rows(tmp / f"rows-{name}.txt", rows)
             self.sizes[name] = len(rows)

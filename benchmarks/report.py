@@ -116,6 +116,7 @@ def render_markdown(run: dict[str, Any]) -> str:
             f"{_num(rss, '.0f')} | {_num(m.get('machine_cpu_mean_pct'), '.0f')} |"
         )
     out += _open_loop_section(run)
+    out += _export_section(run)
     notes = [
         f"- **{s['name']}** ({s['status']}): {s['reason']}"
         for s in run.get("scenarios", [])
@@ -181,6 +182,35 @@ def _open_loop_section(run: dict[str, Any]) -> list[str]:
             )
         best = s["metrics"].get("max_sessions")
         out += ["", f"Largest passing: **{_num(best)}** sessions ({search['stopped']})."]
+    return out
+
+
+def _export_section(run: dict[str, Any]) -> list[str]:
+    rows = [s for s in run.get("scenarios", []) if s.get("engine") == "export" and s.get("metrics")]
+    if not rows:
+        return []
+    out = [
+        "",
+        "## Exports",
+        "",
+        "The export read whole over HTTP, in rounds with `COPY (the same query) TO STDOUT` of the",
+        "same rows (the scenarios table's req/s and ceiling req/s above are rows/s). First byte:",
+        "the worst round (median in brackets); RSS growth: the server's process tree, the worst",
+        "round's peak above its idle second before the request.",
+        "",
+        "| scenario | rows | export rows/s | COPY rows/s | ratio | first byte ms "
+        "| COPY first byte ms | RSS growth MiB | seconds (export / COPY) | server CPU % |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for s in rows:
+        m = s["metrics"]
+        out.append(
+            f"| {s['name']} | {_num(m.get('rows'))} | {_num(m.get('rps'))} | "
+            f"{_num(m.get('ceiling_rps'))} | {_ratio(m)} | {_num(m.get('ttfb_ms'), '.0f')} "
+            f"({_num(m.get('ttfb_median_ms'), '.0f')}) | {_num(m.get('copy_ttfb_ms'), '.0f')} | "
+            f"{_num(m.get('rss_growth_mib'), '.1f')} | {_num(m.get('seconds'), '.2f')} / "
+            f"{_num(m.get('copy_seconds'), '.2f')} | {_num(m.get('server_cpu_mean_pct'), '.0f')} |"
+        )
     return out
 
 

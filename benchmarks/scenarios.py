@@ -15,7 +15,7 @@ from typing import Literal
 
 from benchmarks.opensim.mix import MixEntry, refresh_entry
 
-Engine = Literal["wrk", "open-loop"]
+Engine = Literal["wrk", "open-loop", "export"]
 Auth = Literal["none", "bearer", "login"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -158,6 +158,8 @@ class Profile:
     search_floor: int = 1_250  # when the first count fails, halve down to this
     recheck_ceilings: bool = False
     soak_s: float = 600.0
+    export_rows: int = 1_000_000  # enrollments the export scenario reads (its own database)
+    export_rounds: int = 3  # exports, each beside a COPY of the same query
 
 
 PROFILES: dict[str, Profile] = {
@@ -172,6 +174,8 @@ PROFILES: dict[str, Profile] = {
         open_loop_steady_s=20,
         tokens=2_000,
         rounds=4,
+        export_rows=200_000,
+        export_rounds=2,
     ),
     "full": Profile(
         name="full",
@@ -211,6 +215,7 @@ CATALOGUE_COURSES = 10_000  # seeded with seed_demo before the learning-domain s
 COURSES_PER_STUDENT = 3  # enrollments of every seeded session, so completions have lessons
 SEARCH_TERMS = 400
 SEARCH_CLIENTS = 20
+GRADEBOOK_CLIENTS = 4
 
 REQUEST_LISTS: dict[str, str] = {
     "course-read": "one published course, each row with the next student token",
@@ -218,6 +223,8 @@ REQUEST_LISTS: dict[str, str] = {
     "search-admin": "the same terms with an admin token (searches that skip the cache)",
     "enroll": "student-course pairs, none enrolled before, none repeated",
     "complete": "each lesson of each seeded enrollment of the token students, once",
+    "submit": "the quiz's submission path with each token student in turn (unlimited attempts)",
+    "gradebook": "the seeded gradebook course's page of 100 students, with an admin token",
 }
 """Request lists the harness writes once the catalogue is seeded (``Scenario.requests``)."""
 
@@ -299,6 +306,49 @@ def learning_scenarios() -> list[Scenario]:
     ]
 
 
+def assessment_scenarios() -> list[Scenario]:
+    """Issue 18's figures: a submission of 20 objective questions, a gradebook page of 100
+    students x 20 assessments, the enrollments export against COPY of its query."""
+    return [
+        Scenario(
+            "assessment-submit",
+            "wrk",
+            "a student's submission of 20 objective questions (single choice, true/false, "
+            "numeric), auto-graded; unlimited attempts, students in turn",
+            method="POST",
+            path="/api/assessments/{id}/submissions",
+            requests="submit",
+            ceiling="row-update",
+            checks=(Check("ratio", ">=", 0.3), NO_ERRORS),
+        ),
+        Scenario(
+            "gradebook-page",
+            "wrk",
+            f"one gradebook page of 100 students x 20 assessments (1-2 graded submissions "
+            f"each), admin token; {GRADEBOOK_CLIENTS} clients",
+            path="/api/courses/{id}/gradebook?limit=100",
+            requests="gradebook",
+            connections=GRADEBOOK_CLIENTS,
+            checks=(Check("p50_ms", "<", 50), NO_ERRORS, ANSWERED),
+        ),
+        Scenario(
+            "export-enrollments",
+            "export",
+            "GET /api/analytics/export as an admin over the profile's enrollment rows (a "
+            "database of their own), in rounds with COPY (same query) TO STDOUT; rows/s",
+            path="/api/analytics/export",
+            auth="none",  # its own database, with an admin of its own
+            ceiling="copy",
+            checks=(
+                Check("ttfb_ms", "<", 500),
+                Check("rss_growth_mib", "<", 50),
+                NO_ERRORS,
+                ANSWERED,
+            ),
+        ),
+    ]
+
+
 def build_scenarios(
     profile: Profile, routes: RouteConfig | None = None, *, soak: bool = False
 ) -> list[Scenario]:
@@ -376,6 +426,31 @@ def build_scenarios(
             round_scale=3,
         ),
         *learning_scenarios(),
+        *assessment_scenarios(),
+        Scenario(
+            "telemetry-off",
+            "wrk",
+            "/api/auth/me on a server with OpenTelemetry and the access log off",
+            path="/api/auth/me",
+            ceiling="json",
+            checks=(NO_ERRORS,),
+            server_env=(("OTEL_SDK_DISABLED", "true"), ("ACCESS_LOG", "false")),
+        ),
+        Scenario(
+            "telemetry-on",
+            "wrk",
+            "the same route with metrics, default trace sampling and JSON access lines at INFO",
+            path="/api/auth/me",
+            ceiling="scenario:telemetry-off",
+            checks=(Check("ratio", ">=", 0.85), NO_ERRORS),
+            server_env=(
+                ("OTEL_SDK_DISABLED", "false"),
+                ("LOG_FORMAT", "json"),
+                ("LOG_LEVEL", "INFO"),
+                ("ACCESS_LOG", "true"),
+            ),
+            round_scale=3,
+        ),
         Scenario(
             "open-loop-json-ceiling",
             "open-loop",

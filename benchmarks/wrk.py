@@ -84,7 +84,8 @@ class WrkJob:
     """One wrk invocation. ``tokens_file``: one bearer token per line (rotated round-robin);
     ``body_file``: one fixed JSON body; ``bodies_file``: one JSON body per line (rotated);
     ``rows_file``: one ``<path>\t<token>`` request per line, each sent once across the runs
-    that share ``offset_file`` (where the next run starts; see ``lua/rows.lua``)."""
+    that share ``offset_file`` (where the next run starts; see ``lua/rows.lua``), each with
+    ``body_file`` as its body when one is given."""
 
     url: str
     method: str = "GET"
@@ -107,6 +108,8 @@ def wrk_command(job: WrkJob, wrk_path: str = "wrk") -> list[str]:
             raise ValueError("a rows file needs an offset file")
         script = LUA_DIR / "rows.lua"
         args = [str(job.rows_file), str(job.offset_file), job.method, str(job.threads)]
+        if job.body_file is not None:
+            args.append(str(job.body_file))
     elif job.bodies_file is not None:
         script, args = LUA_DIR / "bodies.lua", [str(job.bodies_file), job.method]
     elif job.body_file is not None:

@@ -19,6 +19,8 @@ class SessionRevoked(msgspec.Struct, tag="session.revoked", kw_only=True):
     user_id: str
     origin: str
     seq: int = 0
+    sent_at: float = 0.0
+    """Unix seconds on the announcing instance when it published (0: unknown)."""
 
 
 class UserSessionsRevoked(msgspec.Struct, tag="user.sessions_revoked", kw_only=True):
@@ -33,6 +35,7 @@ class UserSessionsRevoked(msgspec.Struct, tag="user.sessions_revoked", kw_only=T
     session_ids: list[str]
     origin: str
     seq: int = 0
+    sent_at: float = 0.0
 
 
 class CacheTagsInvalidated(msgspec.Struct, tag="cache.tags_invalidated", kw_only=True):

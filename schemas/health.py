@@ -1,4 +1,4 @@
-"""Health report bodies."""
+"""Health report bodies: a terse public summary, and the full report for admins."""
 
 from __future__ import annotations
 
@@ -38,3 +38,21 @@ class HealthReport(msgspec.Struct, kw_only=True, rename="camel"):
 
 class Liveness(msgspec.Struct, kw_only=True):
     status: Literal["ok"] = "ok"
+
+
+class CheckSummary(msgspec.Struct, kw_only=True, rename="camel"):
+    """A check as anyone may see it: no error text."""
+
+    name: str
+    status: CheckState
+    required: bool
+    response_time_ms: float | None
+
+
+class HealthSummary(msgspec.Struct, kw_only=True, rename="camel"):
+    """The public health body: each check's status, nothing about actors or errors."""
+
+    status: CheckState
+    ready: bool
+    draining: bool
+    checks: list[CheckSummary]

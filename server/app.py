@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -10,6 +9,7 @@ from importlib.metadata import version
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
@@ -19,8 +19,10 @@ from server.http.docs import SwaggerUIPage
 from server.http.gate import request_gate
 from server.http.idempotency import Replayed, replay_response
 from server.http.openapi_problems import document_problems
+from server.http.origin import cors_origins
 from server.http.response_fields import response_fields_hook
 from server.http.strict_input import strict_input
+from server.routes.analytics import AnalyticsController
 from server.routes.assessments import (
     AssessmentsController,
     CourseAssessmentsController,
@@ -30,20 +32,18 @@ from server.routes.auth import AuthController
 from server.routes.course_members import EnrollmentsController, LessonsController
 from server.routes.courses import CoursesController
 from server.routes.dependencies import route_dependencies
-from server.routes.health import HealthController, ProbeController
+from server.routes.health import HealthController, ProbeController, SystemHealthController
+from server.routes.metrics import metrics
 from server.routes.reviews import ReviewsController
 from server.routes.system import SystemController
 from server.routes.users import UsersController
 from server.runtime import Runtime, build_runtime
-from server.settings import Environment, Settings, load_settings
-
-DEVELOPMENT_ORIGINS = ("http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:3000")
+from server.settings import Settings, load_settings
+from server.telemetry.logs import configure_logging
 
 
 def _cors(settings: Settings) -> CORSConfig | None:
-    origins: Sequence[str] = settings.cors_origins
-    if not origins and settings.sevenp_env is Environment.DEVELOPMENT:
-        origins = DEVELOPMENT_ORIGINS
+    origins: Sequence[str] = cors_origins(settings)
     if not origins:
         return None
     return CORSConfig(
@@ -60,6 +60,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     return [
         ProbeController,
         HealthController,
+        SystemHealthController,
         AuthController,
         UsersController,
         CoursesController,
@@ -70,6 +71,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         AssessmentsController,
         SubmissionsController,
         SystemController,
+        metrics,
+        AnalyticsController,
     ]
 
 
@@ -81,7 +84,7 @@ def create_app(
 ) -> Litestar:
     """The app; `main_pid` is the serving process to stop if supervision gives up."""
     settings = settings or load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings)
     if runtime is None:
         runtime = build_runtime(settings, main_pid=main_pid)
         runtime.exit_when_overdue = True
@@ -117,6 +120,13 @@ def create_app(
             openapi_router=Router(
                 path="/schema", route_handlers=[], opt={"public": True}, include_in_schema=False
             ),
+        ),
+        # Litestar's own lines go to the root handler of server/telemetry/logs.py, not to a
+        # second handler and queue thread of its own.
+        logging_config=LoggingConfig(
+            configure_root_logger=False,
+            handlers={"queue_listener": {"class": "logging.NullHandler"}},
+            loggers={"litestar": {"level": "INFO", "propagate": True}},
         ),
         debug=False,
     )

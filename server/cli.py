@@ -1,4 +1,4 @@
-"""The `sevenp` command: serve, migrate, create-user, bench."""
+"""The `sevenp` command: serve, migrate, create-user, unlock-user, set-role, seed-demo, bench."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from server.settings import Settings, SettingsError, load_settings
 if TYPE_CHECKING:
     from litestar import Litestar
 
+    from server.db.unit import Database
     from server.services.demo_data import DemoRun, DemoSizes
 
 logger = logging.getLogger("sevenp.cli")
@@ -116,6 +118,41 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_unlock_user(args: argparse.Namespace) -> int:
+    from server.services.provisioning import unlock_user
+
+    return _run_account_command(partial(unlock_user, email=args.email))
+
+
+def cmd_set_role(args: argparse.Namespace) -> int:
+    from schemas.users import Role
+    from server.services.provisioning import set_role
+
+    return _run_account_command(partial(set_role, email=args.email, role=Role(args.role)))
+
+
+def _run_account_command(command: Callable[[Database], Awaitable[str]]) -> int:
+    """Run `command` on a small pool of the configured database; print the account's id."""
+    from server.db.pool import create_pool
+    from server.db.unit import Database
+
+    settings = _settings_or_exit()
+    url = _database_url(settings)
+    _migrate(url)
+
+    async def run() -> str:
+        async with create_pool(settings, url) as pool:
+            return await command(Database(pool))
+
+    try:
+        user_id = asyncio.run(run())
+    except ApplicationError as exc:
+        print(f"sevenp: {exc.message}", file=sys.stderr)
+        return 1
+    print(user_id)
+    return 0
+
+
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     from server.services.demo_data import DemoSizes
 
@@ -206,6 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--last-name", required=True)
     create.add_argument("--role", choices=["student", "teacher", "admin"], default="student")
     create.set_defaults(handler=cmd_create_user)
+
+    unlock = commands.add_parser(
+        "unlock-user", help="reactivate an account and lift its login lockout"
+    )
+    unlock.add_argument("--email", required=True)
+    unlock.set_defaults(handler=cmd_unlock_user)
+
+    set_role = commands.add_parser(
+        "set-role", help="change an account's role and end its sessions (refuses the last admin)"
+    )
+    set_role.add_argument("--email", required=True)
+    set_role.add_argument("--role", choices=["student", "teacher", "admin"], required=True)
+    set_role.set_defaults(handler=cmd_set_role)
 
     seed = commands.add_parser(
         "seed-demo", help="add a realistic demo data set (teachers, students, courses, ...)"

@@ -35,6 +35,7 @@ from server.cluster import InstanceRegistry
 from server.db.audit import AuditPartitions, PostgresAuditSink
 from server.db.outbox import PostgresOutbox
 from server.db.pool import Pool, create_pool
+from server.db.retention import PostgresRetention
 from server.db.session_store import PostgresSessionStore
 from server.db.unit import Database
 from server.granian_options import WORKER_EXIT_GRACE_SECONDS
@@ -46,12 +47,14 @@ from server.security.passwords import password_hasher
 from server.security.tokens import TokenIssuer
 from server.security.verified_tokens import VerifiedTokens
 from server.services.accounts import Accounts
+from server.services.analytics import Analytics
 from server.services.assessments import Assessments
 from server.services.audit import AuditLog
 from server.services.auth import Authentication, AuthPolicy
 from server.services.course_analytics import CourseAnalyticsReader
 from server.services.courses import Courses
 from server.services.enrollments import Enrollments
+from server.services.exports import Exports
 from server.services.gradebook import Gradebooks
 from server.services.grades import Grades
 from server.services.health_report import HealthReporter
@@ -62,6 +65,10 @@ from server.services.revocation import Revocations
 from server.services.submissions import Submissions
 from server.services.system import SystemMonitor
 from server.settings import Settings
+from server.telemetry.instruments import Observed, observe
+from server.telemetry.prometheus import MetricsShare
+from server.telemetry.redis import MeasuredRedis
+from server.telemetry.setup import Telemetry, setup_telemetry
 
 logger = logging.getLogger("sevenp.runtime")
 
@@ -97,12 +104,15 @@ class Runtime:
     submissions: Submissions
     grades: Grades
     gradebooks: Gradebooks
+    analytics: Analytics
+    exports: Exports
     idempotency_keys: IdempotencyKeys
     audit_log: AuditLog
     system: SystemMonitor
     instances: InstanceRegistry
     instance_id: str
     started_at: float
+    telemetry: Telemetry
     in_flight: InFlight = field(default_factory=InFlight)
     # Set where the runtime is the process's whole job (a Granian worker), never in a test's.
     exit_when_overdue: bool = False
@@ -161,6 +171,7 @@ class Runtime:
             await self.pool.close(timeout=max(0.0, deadline - anyio.current_time()))
             if self.redis is not None:
                 await self.redis.aclose()
+            self.telemetry.shutdown()
         if scope.cancelled_caught:
             logger.warning("shutdown budget of %gs spent; the rest is abandoned", budget)
 
@@ -206,14 +217,16 @@ class ExitWatchdog:
         os._exit(70)
 
 
-def _redis_client(url: str, timeout: float) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
+def _redis_client(url: str, timeout: float, telemetry: Telemetry) -> aioredis.Redis:
+    client = MeasuredRedis.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=30,
         max_connections=256,
     )
+    assert isinstance(client, MeasuredRedis)
+    return client.measured(telemetry.operation_duration, telemetry.tracer)
 
 
 def token_issuer(settings: Settings) -> TokenIssuer:
@@ -260,14 +273,20 @@ def rate_policies(settings: Settings) -> dict[str, RatePolicy]:
 
 
 def build_runtime(
-    settings: Settings, *, extra_actors: list[Actor] | None = None, main_pid: int | None = None
+    settings: Settings,
+    *,
+    extra_actors: list[Actor] | None = None,
+    main_pid: int | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Runtime:
+    """The worker's runtime; `telemetry` defaults to the one the settings describe."""
     if settings.database_url is None:
         raise RuntimeError("DATABASE_URL is unset; `sevenp serve` provides an embedded one")
     instance_id = uuid.uuid4().hex[:12]
+    telemetry = telemetry or setup_telemetry(settings, instance_id)
     pool = create_pool(settings, settings.database_url)
     redis = (
-        _redis_client(settings.redis_url, settings.health_probe_timeout_seconds)
+        _redis_client(settings.redis_url, settings.health_probe_timeout_seconds, telemetry)
         if settings.redis_url
         else None
     )
@@ -296,6 +315,8 @@ def build_runtime(
         slow_query_ms=settings.slow_query_ms,
         budget_seconds=settings.db_timeout_seconds,
         available=lambda: not health.is_down("postgres"),
+        duration=telemetry.operation_duration,
+        tracer=telemetry.tracer,
     )
     bus = SyncBus(redis, channel=f"{settings.redis_prefix}events", instance_id=instance_id)
     sessions = SessionActor(
@@ -349,7 +370,6 @@ def build_runtime(
         if main_pid is not None:
             os.kill(main_pid, signal.SIGTERM)
 
-    database = Database(pool, slow_query_ms=settings.slow_query_ms)
     idempotency_keys = IdempotencyKeys(database)
     audit = AuditActor(
         PostgresAuditSink(database),
@@ -360,10 +380,16 @@ def build_runtime(
     )
     partitions = AuditPartitions(database, retention_days=settings.audit_retention_days)
     retention = RetentionActor(
-        {
-            "idempotency_keys": idempotency_keys.purge_expired,
-            "audit_partitions": partitions.maintain,
-        }
+        store=PostgresRetention(database),
+        horizon_seconds=settings.retention_horizon_days * 86400,
+        interval=settings.retention_interval_seconds,
+        db_timeout=settings.db_timeout_seconds,
+        maintenance={"audit_partitions": partitions.maintain},
+    )
+    telemetry_actors: list[Actor] = (
+        []
+        if telemetry.shared is None
+        else [MetricsShare(telemetry.shared, interval=settings.metrics_share_seconds)]
     )
     supervisor = Supervisor(
         "root",
@@ -376,6 +402,7 @@ def build_runtime(
             mail,
             audit,
             retention,
+            *telemetry_actors,
             *(extra_actors or []),
         ],
         strategy=Strategy.ONE_FOR_ONE,
@@ -396,10 +423,23 @@ def build_runtime(
         started_at=started_at,
         version=version("sevenp"),
     )
+    in_flight = InFlight()
     courses = Courses(database, cache)
     enrollments = Enrollments(courses)
     assessments = Assessments(courses)
     submissions = Submissions(courses, assessments, enrollments)
+    observe(
+        telemetry.meter,
+        Observed(
+            pool=pool,
+            in_flight=in_flight,
+            supervisor=supervisor,
+            sessions=sessions,
+            cache=cache,
+            mail=mail,
+            rate_limiter=rate_limiter if settings.rate_limit_enabled else None,
+        ),
+    )
     auth_policy = AuthPolicy(
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         refresh_ttl_remember_seconds=settings.refresh_token_remember_ttl_seconds,
@@ -447,10 +487,14 @@ def build_runtime(
         submissions=submissions,
         grades=Grades(assessments, submissions),
         gradebooks=Gradebooks(courses),
+        analytics=Analytics(),
+        exports=Exports(database),
         idempotency_keys=idempotency_keys,
         audit_log=AuditLog(),
         system=system,
         instances=instances,
         instance_id=instance_id,
         started_at=started_at,
+        telemetry=telemetry,
+        in_flight=in_flight,
     )

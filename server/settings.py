@@ -118,6 +118,28 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     session_flush_seconds: PositiveFloat = 5.0
     session_resync_seconds: PositiveFloat = 5.0
 
+    # Retention
+    retention_horizon_days: PositiveInt = 30
+    retention_interval_seconds: PositiveFloat = 3600.0
+
+    # Telemetry: the standard OpenTelemetry variables, then the server's own
+    otel_sdk_disabled: bool = False
+    otel_service_name: str = "sevenp"
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_traces_sampler: Literal[
+        "parentbased_traceidratio", "parentbased_always_on", "parentbased_always_off"
+    ] = "parentbased_traceidratio"
+    otel_traces_sampler_arg: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.01
+    otel_metric_export_interval: PositiveInt = 60_000
+    metrics_token: str | None = None
+    metrics_dir: str | None = None
+    metrics_share_seconds: PositiveFloat = 5.0
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool | None = None
+    access_log_sample: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1
+    access_log_slow_ms: PositiveFloat = 500.0
+
     def rate(self, spec: str) -> tuple[int, float]:
         units, seconds = spec.split("/", 1)
         return int(units), float(seconds)
@@ -133,6 +155,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     @property
     def is_development(self) -> bool:
         return self.sevenp_env is Environment.DEVELOPMENT
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" or (self.log_format == "auto" and self.is_production)
+
+    @property
+    def access_logged(self) -> bool:
+        return self.json_logs if self.access_log is None else self.access_log
 
 
 def _is_list_field(annotation: Any) -> bool:

@@ -68,6 +68,8 @@ class RateLimitActor(Actor):
         self._redis_up = redis is not None
         self._instances = 1
         self._counts = {"limited_in_redis": 0, "fallback_decisions": 0, "flush_failures": 0}
+        self.decisions = {"allowed": 0, "limited": 0, "degraded": 0}
+        """Decisions by outcome; `degraded` ones were taken on the local share, Redis being down."""
         self.on_change: Callable[[], None] | None = None
         """Called when what `applied` answers may have changed (Redis lost or back, shares)."""
 
@@ -98,10 +100,15 @@ class RateLimitActor(Actor):
         while Redis is down, against the instance's share of the policy."""
         if self.degraded:
             self._counts["fallback_decisions"] += 1
+            self.decisions["degraded"] += 1
             return self._fallback.check(self._share(policy), key)
         decision = self._store.check(policy, key)
-        if decision.allowed and self._redis is not None:
-            self._sync.record(policy, key)
+        if decision.allowed:
+            self.decisions["allowed"] += 1
+            if self._redis is not None:
+                self._sync.record(policy, key)
+        else:
+            self.decisions["limited"] += 1
         return decision
 
     async def check(self, policy: RatePolicy, key: str) -> Decision:
@@ -115,8 +122,11 @@ class RateLimitActor(Actor):
             except Exception as exc:
                 self._link_lost(exc)
             else:
-                if not decision.allowed:
+                if decision.allowed:
+                    self.decisions["allowed"] += 1
+                else:
                     self._counts["limited_in_redis"] += 1
+                    self.decisions["limited"] += 1
                 return decision
         return self.check_local(policy, key)
 

@@ -11,6 +11,12 @@ A row's life:
 
 A crashed sender's lease simply runs out and another claim picks the row up,
 so delivery is at least once; no row is claimed by two senders at a time.
+
+Secrets: a mail carrying a one-time token is queued with `SECRET_PLACEHOLDER` in its body
+and the token in the row's `secret` column; the claim renders the body, and the statement
+that marks the row sent (or given up) clears `secret`. So the raw token is stored only
+while its mail is pending, and a resend after a crash still has it. The body kept after
+sending holds the placeholder, never the token.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from server.db.unit import Database, UnitOfWork
 FIRST_RETRY_SECONDS = 30.0
 MAX_RETRY_SECONDS = 3600.0
 _MAX_ERROR_CHARS = 1000
+SECRET_PLACEHOLDER = "{token}"  # noqa: S105 - where the secret goes, not a secret
 
 
 def retry_delay(failed_attempts: int) -> datetime.timedelta:
@@ -37,16 +44,28 @@ def retry_delay(failed_attempts: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=min(FIRST_RETRY_SECONDS * 2**exponent, MAX_RETRY_SECONDS))
 
 
-async def enqueue(uow: UnitOfWork, message: MailMessage) -> int:
+async def enqueue(uow: UnitOfWork, message: MailMessage, *, secret: str | None = None) -> int:
     """Queue `message` in the unit's transaction; return the row id.
 
-    If the unit rolls back, the mail is never sent.
+    `secret` replaces `SECRET_PLACEHOLDER` in the body when the mail is sent and is
+    forgotten once it is. If the unit rolls back, the mail is never sent.
     """
+    if secret is not None and SECRET_PLACEHOLDER not in message.body:
+        raise ValueError("a mail with a secret needs the placeholder in its body")
     mail_id: int = await uow.value(
         q.ENQUEUE,
-        {"recipient": message.recipient, "subject": message.subject, "body": message.body},
+        {
+            "recipient": message.recipient,
+            "subject": message.subject,
+            "body": message.body,
+            "secret": secret,
+        },
     )
     return mail_id
+
+
+def rendered_body(body: str, secret: str | None) -> str:
+    return body if secret is None else body.replace(SECRET_PLACEHOLDER, secret)
 
 
 class _Claimed(msgspec.Struct, frozen=True):
@@ -54,6 +73,7 @@ class _Claimed(msgspec.Struct, frozen=True):
     recipient: str
     subject: str
     body: str
+    secret: str | None
     attempts: int
     leased_until: datetime.datetime
 
@@ -77,7 +97,11 @@ class PostgresOutbox:
         claimed = [
             OutboxMail(
                 id=row.id,
-                message=MailMessage(recipient=row.recipient, subject=row.subject, body=row.body),
+                message=MailMessage(
+                    recipient=row.recipient,
+                    subject=row.subject,
+                    body=rendered_body(row.body, row.secret),
+                ),
                 attempts=row.attempts,
                 leased_until=row.leased_until,
             )

@@ -37,6 +37,9 @@ from typing import Any, TypeVar
 
 import anyio
 import psycopg
+from opentelemetry import trace
+from opentelemetry.metrics import Histogram
+from opentelemetry.trace import SpanKind, Tracer
 from psycopg import AsyncConnection, AsyncCursor, AsyncTransaction
 from psycopg.pq import TransactionStatus
 from psycopg.rows import AsyncRowFactory, TupleRow, tuple_row
@@ -125,14 +128,29 @@ class UnitOfWork:
     async def _cursor(
         self, statement: Statement, params: Params, rows: AsyncRowFactory[R]
     ) -> AsyncIterator[AsyncCursor[R]]:
-        conn = await self._connection()
-        self.statements.append(statement.name)
-        started = time.perf_counter()
-        async with conn.cursor(row_factory=rows) as cur:
-            with anyio.fail_at(self._deadline):
-                await cur.execute(statement.sql, params, prepare=statement.prepare)
-            yield cur
-        self._database.timed(statement, started)
+        database = self._database
+        span = database.span(statement)
+        try:
+            conn = await self._connection()
+            self.statements.append(statement.name)
+            started = time.perf_counter()
+            try:
+                async with conn.cursor(row_factory=rows) as cur:
+                    with anyio.fail_at(self._deadline):
+                        await cur.execute(statement.sql, params, prepare=statement.prepare)
+                    yield cur
+            except BaseException as exc:
+                database.timed(statement, started, type(exc).__qualname__)
+                raise
+            database.timed(statement, started)
+        except BaseException as exc:
+            if span is not None:
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR)
+            raise
+        finally:
+            if span is not None:
+                span.end()
 
     async def _finish(self, error: BaseException | None) -> None:
         """Commit (or roll back after `error`) under the deadline, then hand the connection
@@ -186,6 +204,10 @@ class Database:
 
     `budget_seconds` is how long a unit (or a request, see `request_budget`) may take over
     its statements; `available` says whether the database may be asked at all.
+
+    With telemetry, each statement's duration is recorded (`db.client.operation.duration`,
+    with the statement's name as `db.query.summary`), and inside a sampled request each
+    statement gets a client span named after it.
     """
 
     def __init__(
@@ -195,11 +217,35 @@ class Database:
         slow_query_ms: float = 100.0,
         budget_seconds: float = 5.0,
         available: Callable[[], bool] = lambda: True,
+        duration: Histogram | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.pool = pool
         self.available = available
         self._slow_seconds = slow_query_ms / 1000
         self._budget = budget_seconds
+        self._duration = duration
+        self._tracer = tracer
+        self._attributes: dict[str, dict[str, str]] = {}
+
+    def _attributes_of(self, statement: Statement) -> dict[str, str]:
+        found = self._attributes.get(statement.name)
+        if found is None:
+            found = self._attributes[statement.name] = {
+                "db.system.name": "postgresql",
+                "db.query.summary": statement.name,
+            }
+        return found
+
+    def span(self, statement: Statement) -> trace.Span | None:
+        """A client span for `statement`, when the request running it is sampled."""
+        if self._tracer is None or not trace.get_current_span().is_recording():
+            return None
+        return self._tracer.start_span(
+            statement.name,
+            kind=SpanKind.CLIENT,
+            attributes={**self._attributes_of(statement), "db.query.text": statement.sql},
+        )
 
     @contextmanager
     def request_budget(self) -> Iterator[None]:
@@ -229,7 +275,12 @@ class Database:
             raise
         await uow._run_after_commit()
 
-    def timed(self, statement: Statement, started: float) -> None:
+    def timed(self, statement: Statement, started: float, error_type: str | None = None) -> None:
         elapsed = time.perf_counter() - started
+        if self._duration is not None:
+            attributes = self._attributes_of(statement)
+            if error_type is not None:
+                attributes = {**attributes, "error.type": error_type}
+            self._duration.record(elapsed, attributes)
         if elapsed >= self._slow_seconds:
             slow_logger.warning("slow query %s took %.1f ms", statement.name, elapsed * 1000)

@@ -1,21 +1,34 @@
 """The request gate: one ASGI middleware in front of every route handler.
 
-In order: count the request in flight (a graceful stop waits for it), start the request's
-database deadline, refuse an oversized
+In order: count the request in flight (a graceful stop waits for it), refuse an oversized
 request target or header fields (414, 431) and a body that is not JSON (415), decide the
 address-keyed rate limits, authenticate and apply the route's access rule, decide the
 user-keyed limits, and leave the RateLimit fields (and what
 skip-successful limits must settle once the status is known) for the before-send hook.
 One middleware on the raw scope rather than Litestar guards: a guard call copies the
 route handler, which costs more than all of these checks.
+
+With telemetry on, the gate also measures (`http.server.request.duration` by route template,
+in the runtime's `RequestDurations`), opens the request's span when it is sampled (see
+`server/telemetry/tracing.py`), answers `traceresponse` when the request has a trace, and
+sets the request's log context, which the access line (and every other line) reads.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
+import time
+from contextvars import Token
+from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from actors.audit import AuditRecord
 from server.errors import UnsupportedMediaType
@@ -30,12 +43,16 @@ from server.http.limits import (
     needs_settling,
     tightest_field,
 )
+from server.http.origin import UNSAFE_METHODS, OriginCheck, cors_origins
 from server.http.request_size import check_request_size
+from server.telemetry.logs import RequestLog, request_log
+from server.telemetry.tracing import LOW_64, parse_traceparent, traceresponse
 
 if TYPE_CHECKING:
     from server.runtime import Runtime
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+access_logger = logging.getLogger("sevenp.access")
 
 
 def _is_json(content_type: bytes) -> bool:
@@ -52,7 +69,29 @@ def _header_values(scope: Scope) -> dict[bytes, bytes]:
 def request_gate(runtime: Runtime) -> type:
     """The middleware class, bound to this worker's runtime."""
     in_flight = runtime.in_flight
+    telemetry = runtime.telemetry
+    measured = telemetry.enabled
+    requests = telemetry.requests
+    tracer = telemetry.tracer
+    ids = telemetry.ids
+    root_bound = telemetry.root_bound
+    access_log = runtime.settings.access_logged
+    # Every failed, slow or traced request is logged; of the rest, this share.
+    access_sample = int(runtime.settings.access_log_sample * (1 << 32))
+    access_slow = runtime.settings.access_log_slow_ms / 1000
+    numbers = itertools.count(1)
+    RequestLog.prefix = runtime.instance_id
     request_budget = runtime.database.request_budget
+    origin_check = OriginCheck(cors_origins(runtime.settings))
+
+    async def authorize_request(
+        opt: dict[str, Any], token: str | None, headers: dict[bytes, bytes], method: str
+    ) -> Identity | None:
+        identity = await authorize(runtime, opt, token)
+        from_cookie = b"authorization" not in headers
+        if identity is not None and from_cookie and method in UNSAFE_METHODS:
+            origin_check.check(headers)
+        return identity
 
     class RequestGate:
         def __init__(self, app: ASGIApp) -> None:
@@ -65,14 +104,119 @@ def request_gate(runtime: Runtime) -> type:
             in_flight.count += 1
             try:
                 with request_budget():
-                    await self._gate(scope, receive, send)
+                    if measured:
+                        await self._measured(scope, receive, send)
+                    else:
+                        await self._gate(scope, receive, send, _header_values(scope))
             finally:
                 in_flight.count -= 1
 
-        async def _gate(self, scope: Scope, receive: Receive, send: Send) -> None:
-            check_request_size(scope)
+        async def _measured(self, scope: Scope, receive: Receive, send: Send) -> None:
+            started = time.perf_counter()
             headers = _header_values(scope)
-            method = scope.get("method", "GET")
+            method: str = scope.get("method", "GET")  # type: ignore[assignment]
+            route: str = scope.get("path_template", "")
+            entry = RequestLog(next(numbers), method, route)
+            log_token = request_log.set(entry)
+            span, context_token, header = self._trace(scope, headers, method, route, entry)
+            status = 500
+            error_type: str | None = None
+
+            async def send_measured(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    if header is not None:
+                        message["headers"] = [*message.get("headers", ()), header]
+                await send(message)
+
+            try:
+                await self._gate(scope, receive, send_measured, headers)
+            except BaseException as exc:
+                status = _status_of(exc)
+                if status >= 500:
+                    error_type = type(exc).__qualname__
+                if span is not None:
+                    span.record_exception(exc)
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                if status >= 500 and error_type is None:
+                    error_type = str(status)
+                requests.record(method, route, status, error_type, elapsed)
+                if span is not None:
+                    span.set_attribute("http.response.status_code", status)
+                    if error_type is not None:
+                        span.set_attribute("error.type", error_type)
+                        span.set_status(StatusCode.ERROR)
+                    span.end()
+                if context_token is not None:
+                    otel_context.detach(context_token)
+                if access_log and (
+                    status >= 400
+                    or elapsed >= access_slow
+                    or span is not None
+                    or getrandbits(32) < access_sample
+                ):
+                    entry.status, entry.duration = status, elapsed
+                    access_logger.info("%s %s %d", method, route, status)
+                request_log.reset(log_token)
+
+        def _trace(
+            self,
+            scope: Scope,
+            headers: dict[bytes, bytes],
+            method: str,
+            route: str,
+            entry: RequestLog,
+        ) -> tuple[Span | None, Token[Context] | None, tuple[bytes, bytes] | None]:
+            """The request's span if it is sampled, its context token, `traceresponse`."""
+            if tracer is None:
+                return None, None, None
+            field = headers.get(b"traceparent")
+            parent = None if field is None else parse_traceparent(field, headers.get(b"tracestate"))
+            if parent is not None and not parent.sampled:
+                entry.trace_id = parent.trace_id
+                return (
+                    None,
+                    None,
+                    (b"traceresponse", traceresponse(parent.trace_id, getrandbits(64), False)),
+                )
+            if parent is None:
+                trace_id = getrandbits(128)
+                if (trace_id & LOW_64) >= root_bound or ids is None:
+                    return None, None, None
+                ids.pending = trace_id
+            span = tracer.start_span(
+                f"{method} {route}",
+                context=None if parent is None else parent.context(),
+                kind=SpanKind.SERVER,
+                attributes={
+                    "http.request.method": method,
+                    "http.route": route,
+                    "url.path": scope["path"],
+                    "url.scheme": "http",
+                },
+            )
+            span_context = span.get_span_context()
+            if not span.is_recording():
+                return None, None, None
+            entry.trace_id = span_context.trace_id
+            token = otel_context.attach(trace.set_span_in_context(span))
+            return (
+                span,
+                token,
+                (
+                    b"traceresponse",
+                    traceresponse(span_context.trace_id, span_context.span_id, True),
+                ),
+            )
+
+        async def _gate(
+            self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
+        ) -> None:
+            check_request_size(scope)
+            method = str(scope.get("method", "GET"))
             if (
                 method in _BODY_METHODS
                 and _has_body(headers)
@@ -91,14 +235,18 @@ def request_gate(runtime: Runtime) -> type:
             )
             try:
                 if limits is None or plan is None:
-                    identity = await authorize(runtime, opt, token)
+                    identity = await authorize_request(opt, token, headers, method)
                 else:
-                    identity = await self._limited(scope, headers, limits, plan, opt, token)
+                    identity = await self._limited(scope, headers, limits, plan, opt, token, method)
             except AccessRefused as refused:
                 _audit_refusal(runtime, scope, headers, refused)
                 raise
             if identity is not None:
                 scope[IDENTITY_KEY] = identity  # type: ignore[literal-required]
+                if measured:
+                    entry = request_log.get()
+                    if entry is not None:
+                        entry.user_id = identity.user_id
             await self.app(scope, receive, send)
 
         async def _limited(
@@ -109,12 +257,13 @@ def request_gate(runtime: Runtime) -> type:
             plan: RoutePlan,
             opt: dict[str, Any],
             token: str | None,
+            method: str,
         ) -> Identity | None:
             """The address-keyed limits, authentication, then the user-keyed limit."""
             address = limits.address(scope, headers)
             outcomes: list[Outcome] = []
             await limits.enforce(plan, plan.by_address, address, outcomes)
-            identity = await authorize(runtime, opt, token)
+            identity = await authorize_request(opt, token, headers, method)
             if plan.by_user is not None:
                 key = address if identity is None else identity.user_id
                 await limits.enforce(plan, (plan.by_user,), key, outcomes)
@@ -151,3 +300,9 @@ def _has_body(headers: dict[bytes, bytes]) -> bool:
     if length is not None:
         return length.strip() not in (b"", b"0")
     return b"transfer-encoding" in headers
+
+
+def _status_of(exc: BaseException) -> int:
+    """The status the exception handlers answer `exc` with."""
+    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else 500

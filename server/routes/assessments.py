@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -26,9 +26,11 @@ from schemas.assessments import (
 )
 from schemas.base import MAX_PAGE_SIZE
 from server.db.unit import UnitOfWork
+from server.http.csv_stream import CSV_MEDIA_TYPE, CsvStream
 from server.http.idempotency import Idempotency
 from server.security.permissions import Permission, Role
 from server.services.assessments import Assessments
+from server.services.exports import Exports
 from server.services.gradebook import Gradebooks
 from server.services.grades import Grades
 from server.services.submissions import Submissions
@@ -74,20 +76,38 @@ class CourseAssessmentsController(Controller):
         created = await assessments.create(uow, viewer, str(course_id), data)
         return await idempotency.keep(created)
 
-    @get("/gradebook", opt=_GRADE)
+    @get(
+        "/gradebook",
+        opt=_GRADE,
+        responses={
+            200: ResponseSpec(
+                Gradebook,
+                description="The gradebook page; with `Accept: text/csv`, every student as a"
+                " CSV attachment, streamed",
+            )
+        },
+    )
     async def gradebook(
         self,
+        request: Request[Any, Any, Any],
         gradebooks: NamedDependency[Gradebooks],
+        exports: NamedDependency[Exports],
         uow: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
         course_id: FromPath[uuid.UUID],
         page: Page = 1,
         limit: Limit = 20,
-    ) -> Gradebook:
-        """Per student, each published assessment's effective score and the course grade."""
-        return await gradebooks.page(
-            uow, viewer, str(course_id), page=page, limit=min(limit, MAX_PAGE_SIZE)
+    ) -> Response[Any]:
+        """Per student, each published assessment's effective score and the course grade;
+        paginated JSON, or every student as streamed CSV with `Accept: text/csv`."""
+        course = str(course_id)
+        if CSV_MEDIA_TYPE in request.headers.get("accept", ""):
+            await gradebooks.authorize(uow, viewer, course)
+            return CsvStream(exports.gradebook_csv(course), filename=f"gradebook-{course}.csv")
+        book = await gradebooks.page(
+            uow, viewer, course, page=page, limit=min(limit, MAX_PAGE_SIZE)
         )
+        return Response(book)
 
 
 class AssessmentsController(Controller):

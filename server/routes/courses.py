@@ -62,7 +62,6 @@ class CoursesController(Controller):
         self,
         request: AnyRequest,
         courses: NamedDependency[Courses],
-        uow: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
         q: Annotated[
             str | None, QueryParameter(min_length=1, max_length=200, pattern=NO_CONTROL)
@@ -105,7 +104,7 @@ class CoursesController(Controller):
             page=page,
             limit=min(limit, MAX_PAGE_SIZE),
         )
-        body = await courses.search_body(uow, viewer, query)
+        body = await courses.search_body(viewer, query)
         return json_with_etag(body, request.headers.get("if-none-match"))
 
     @get("/{course_id:uuid}", opt=_READ, responses=_cached_json(Course, "The course"))
@@ -113,12 +112,11 @@ class CoursesController(Controller):
         self,
         request: AnyRequest,
         courses: NamedDependency[Courses],
-        uow: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
         course_id: FromPath[uuid.UUID],
     ) -> Response[bytes]:
         """One course, if the caller may see it; `ETag`, and 304 on `If-None-Match`."""
-        body = await courses.read(uow, viewer, str(course_id))
+        body = await courses.read(viewer, str(course_id))
         return json_with_etag(body, request.headers.get("if-none-match"))
 
     @post("/", opt=_CREATE, status_code=201)

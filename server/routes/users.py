@@ -179,7 +179,7 @@ class UsersController(Controller):
     ) -> User:
         """Change an account's names, role or activity (admin).
 
-        Deactivating ends all its sessions at once.
+        Deactivating ends all its sessions at once; 409 when it would leave no active admin.
         """
         return await accounts.admin_update(uow, viewer, str(user_id), data)
 
@@ -193,6 +193,6 @@ class UsersController(Controller):
     ) -> None:
         """Deactivate and anonymise an account (admin).
 
-        Its sessions end at once.
+        Its sessions end at once; 409 for the last active admin.
         """
         await accounts.deactivate_and_anonymise(uow, viewer, str(user_id))

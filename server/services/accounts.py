@@ -12,6 +12,7 @@ from schemas.users import (
     CourseProgress,
     Preferences,
     ProfileUpdate,
+    Role,
     Statistics,
     User,
     UserPage,
@@ -19,7 +20,7 @@ from schemas.users import (
 from server.db.queries import users
 from server.db.statement import Statement
 from server.db.unit import Params, UnitOfWork
-from server.errors import NotFound
+from server.errors import Conflict, NotFound
 from server.services import audit
 from server.services.revocation import Revocations
 from server.services.viewer import Viewer
@@ -35,6 +36,21 @@ class _Preferences(msgspec.Struct):
 class _RoleAndStatus(msgspec.Struct):
     role: str
     is_active: bool
+
+
+class _Id(msgspec.Struct):
+    id: str
+
+
+async def keep_an_active_admin(uow: UnitOfWork, user_id: str) -> None:
+    """Conflict when `user_id` is the only active admin, before a change that would end that.
+
+    The active admins' rows stay locked until the unit ends, so of two changes that would
+    each leave the other admin alone, the second sees the first and is refused.
+    """
+    admins = await uow.all(users.LOCK_ACTIVE_ADMINS, None, _Id)
+    if [admin.id for admin in admins] == [user_id]:
+        raise Conflict("The last active admin cannot be demoted, deactivated or deleted")
 
 
 def _like_pattern(text: str) -> str:
@@ -150,6 +166,9 @@ class Accounts:
     async def admin_update(
         self, uow: UnitOfWork, viewer: Viewer, user_id: str, change: AdminUserUpdate
     ) -> User:
+        demoted = change.role is not msgspec.UNSET and change.role is not Role.ADMIN
+        if demoted or change.is_active is False:
+            await keep_an_active_admin(uow, user_id)
         before: _RoleAndStatus | None = None
         if change.role is not msgspec.UNSET or change.is_active is not msgspec.UNSET:
             before = await _of_user(
@@ -191,6 +210,7 @@ class Accounts:
                 )
 
     async def deactivate_and_anonymise(self, uow: UnitOfWork, viewer: Viewer, user_id: str) -> None:
+        await keep_an_active_admin(uow, user_id)
         if not await uow.execute(users.ANONYMISE, {"id": user_id}):
             raise NotFound("User not found")
         await self._revocations.end_all_sessions(uow, user_id)

@@ -188,14 +188,16 @@ class Authentication:
         await self._store_one_time(
             uow, user.id, verification, "email_verification", self.policy.verification_token_seconds
         )
-        await self._enqueue(uow, _verification_mail(user.email, user.first_name, verification))
+        await self._enqueue(
+            uow, _verification_mail(user.email, user.first_name), secret=verification
+        )
         access, _ = self._tokens.issue_access(
             user_id=user.id, session_id=session_id, role=user.role
         )
         return IssuedTokens(access, refresh, session_id, user)
 
-    async def _enqueue(self, uow: UnitOfWork, message: MailMessage) -> None:
-        await outbox.enqueue(uow, message)
+    async def _enqueue(self, uow: UnitOfWork, message: MailMessage, *, secret: str) -> None:
+        await outbox.enqueue(uow, message, secret=secret)
         uow.after_commit(self._wake_mail)
 
     async def _wake_mail(self) -> None:
@@ -383,7 +385,8 @@ class Authentication:
                 "purpose": "password_reset",
                 "ttl": self.policy.reset_token_seconds,
                 "subject": "Reset your 7P password",
-                "body": _reset_body(token, self.policy.reset_token_seconds),
+                "body": _reset_body(self.policy.reset_token_seconds),
+                "secret": token,
             },
         )
         uow.after_commit(self._wake_mail)
@@ -429,7 +432,7 @@ class Authentication:
         await self._store_one_time(
             uow, user_id, token, "email_verification", self.policy.verification_token_seconds
         )
-        await self._enqueue(uow, _verification_mail(target.email, target.first_name, token))
+        await self._enqueue(uow, _verification_mail(target.email, target.first_name), secret=token)
 
     async def change_password(
         self, *, viewer: Viewer, session_id: str, current: str, new: str, confirm: str
@@ -468,23 +471,25 @@ class Authentication:
             )
 
 
-def _verification_mail(email: str, first_name: str, token: str) -> MailMessage:
+def _verification_mail(email: str, first_name: str) -> MailMessage:
+    """The token is filled in at sending (`outbox.SECRET_PLACEHOLDER`)."""
     return MailMessage(
         recipient=email,
         subject="Verify your 7P email address",
         body=(
             f"Hello {first_name},\n\nConfirm your email address with this token"
-            f" (valid for 24 hours, once):\n\n{token}\n\n"
+            f" (valid for 24 hours, once):\n\n{outbox.SECRET_PLACEHOLDER}\n\n"
             'Send it to POST /api/auth/verify-email as {"token": "..."}.\n'
         ),
     )
 
 
-def _reset_body(token: str, ttl_seconds: int) -> str:
+def _reset_body(ttl_seconds: int) -> str:
+    """`{name}` is filled in by the statement, the token at sending."""
     minutes = ttl_seconds // 60
     return (
         "Hello {name},\n\nA password reset was requested for your 7P account. Use this token"
-        f" within {minutes} minutes, once:\n\n{token}\n\n"
+        f" within {minutes} minutes, once:\n\n{outbox.SECRET_PLACEHOLDER}\n\n"
         "Send it with your new password to POST /api/auth/reset-password.\n"
         "If you did not ask for this, ignore this mail.\n"
     )

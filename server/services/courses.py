@@ -174,31 +174,40 @@ class Courses:
         self._database = database
         self._cache = cache
 
-    async def read(self, uow: UnitOfWork, viewer: Viewer, course_id: str) -> bytes:
-        """The course's JSON body as the viewer may see it."""
+    async def read(self, viewer: Viewer, course_id: str) -> bytes:
+        """The course's JSON body as the viewer may see it.
+
+        Reads open units of their own, only when the cache cannot answer: a cached read
+        takes no connection at all.
+        """
         body = await self._cache.get_or_load(
             course_tag(course_id), (course_tag(course_id),), lambda: self._load(course_id)
         )
         if body != _NOT_PUBLISHED:
             return body
-        return _encoder.encode(await self.get(uow, viewer, course_id))
+        async with self._database.unit() as uow:
+            return _encoder.encode(await self.get(uow, viewer, course_id))
 
     async def _load(self, course_id: str) -> bytes:
         async with self._database.unit() as uow:
             course = await self.get_published(uow, course_id)
         return _NOT_PUBLISHED if course is None else _encoder.encode(course)
 
-    async def search_body(self, uow: UnitOfWork, viewer: Viewer, query: CourseQuery) -> bytes:
-        """A search's JSON page; cached when the viewer sees the published catalogue only."""
-        if viewer.is_admin or query.status is not None:
+    async def search_body(self, viewer: Viewer, query: CourseQuery) -> bytes:
+        """A search's JSON page; cached when the viewer sees the published catalogue only.
+
+        Each step opens a unit of its own and closes it before the cache may load (which
+        takes another): no request ever holds two pooled connections.
+        """
+        if not viewer.is_admin and query.status is None:
+            async with self._database.unit(autocommit=True) as check:
+                beyond = await check.value(q.SEES_BEYOND_CATALOGUE, {"viewer": viewer.user_id})
+            if not beyond:
+                return await self._cached_search(query)
+        async with self._database.unit() as uow:
             return _encoder.encode(await self.search(uow, viewer, query))
-        # A unit of its own, closed before the cache may load: the request's unit would keep
-        # its connection while the loader takes another, and a pool's worth of such requests
-        # would wait on each other.
-        async with self._database.unit(autocommit=True) as check:
-            beyond = await check.value(q.SEES_BEYOND_CATALOGUE, {"viewer": viewer.user_id})
-        if beyond:
-            return _encoder.encode(await self.search(uow, viewer, query))
+
+    async def _cached_search(self, query: CourseQuery) -> bytes:
         key = (
             "courses:search:" + hashlib.blake2b(_encoder.encode(query), digest_size=16).hexdigest()
         )

@@ -14,12 +14,16 @@ class Gradebooks:
     def __init__(self, courses: Courses) -> None:
         self._courses = courses
 
-    async def page(
-        self, uow: UnitOfWork, viewer: Viewer, course_id: str, *, page: int, limit: int
-    ) -> Gradebook:
+    async def authorize(self, uow: UnitOfWork, viewer: Viewer, course_id: str) -> None:
+        """Only the course's instructor or an admin reads its gradebook."""
         access = await self._courses.access(uow, viewer, course_id)
         if not viewer.is_admin and access.instructor_id != viewer.user_id:
             raise Forbidden("Only the course's instructor or an admin may see its gradebook")
+
+    async def page(
+        self, uow: UnitOfWork, viewer: Viewer, course_id: str, *, page: int, limit: int
+    ) -> Gradebook:
+        await self.authorize(uow, viewer, course_id)
         params = {"course": course_id, "limit": limit, "offset": (page - 1) * limit}
         rows = await uow.all(q.GRADEBOOK, params, GradebookRow)
         columns = await uow.all(q.GRADEBOOK_COLUMNS, params, GradebookColumn)

@@ -1,4 +1,9 @@
-"""The health report: the health actor's cached checks and the supervisor's actors."""
+"""The health report: the health actor's cached checks and the supervisor's actors.
+
+`summary()` is what anyone may read (probes, `/api/health`): each check's status and
+timing. `report()` adds the checks' error text, the actors and their last errors, which can
+name hosts, statements and internals: for admins only.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,21 @@ from typing import Literal
 
 from actors.health import HealthActor
 from actors.supervisor import Supervisor
-from schemas.health import ActorReport, CheckReport, HealthReport
+from schemas.health import ActorReport, CheckReport, CheckSummary, HealthReport, HealthSummary
+
+
+def actor_reports(supervisor: Supervisor) -> list[ActorReport]:
+    """Each supervised actor's state, restarts, mailbox depth and last error."""
+    return [
+        ActorReport(
+            name=s.name,
+            state=str(s.state),
+            restarts=s.restarts,
+            mailbox_depth=s.mailbox_depth,
+            last_error=s.last_error,
+        )
+        for s in supervisor.statuses()
+    ]
 
 
 class HealthReporter:
@@ -31,16 +50,7 @@ class HealthReporter:
             )
             for c in self._health.checks()
         ]
-        actors = [
-            ActorReport(
-                name=s.name,
-                state=str(s.state),
-                restarts=s.restarts,
-                mailbox_depth=s.mailbox_depth,
-                last_error=s.last_error,
-            )
-            for s in self._supervisor.statuses()
-        ]
+        actors = actor_reports(self._supervisor)
         ready = self._health.ready
         overall: Literal["up", "degraded", "down"]
         if not ready:
@@ -57,4 +67,21 @@ class HealthReporter:
             uptime_seconds=round(time.time() - self._started_at, 3),
             checks=checks,
             actors=actors,
+        )
+
+    def summary(self) -> HealthSummary:
+        report = self.report()
+        return HealthSummary(
+            status=report.status,
+            ready=report.ready,
+            draining=report.draining,
+            checks=[
+                CheckSummary(
+                    name=c.name,
+                    status=c.status,
+                    required=c.required,
+                    response_time_ms=c.response_time_ms,
+                )
+                for c in report.checks
+            ],
         )

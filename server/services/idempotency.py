@@ -175,8 +175,3 @@ class IdempotencyKeys:
         """Give the key up, unless its response is stored: a retry then runs afresh."""
         async with self._database.unit() as uow:
             await uow.execute(q.RELEASE, {"id": claim.id, "token": claim.token})
-
-    async def purge_expired(self, *, limit: int = 1000) -> int:
-        """Delete up to `limit` expired keys; the number deleted."""
-        async with self._database.unit() as uow:
-            return await uow.execute(q.PURGE_EXPIRED, {"limit": limit})

@@ -7,9 +7,9 @@ import time
 
 from actors.health import HealthActor
 from actors.supervisor import Supervisor
-from schemas.health import ActorReport
 from schemas.system import InstanceList, InstanceReport, ServiceList, ServiceStatus
 from server.cluster import InstanceRegistry
+from server.services.health_report import actor_reports
 
 
 class SystemMonitor:
@@ -58,16 +58,7 @@ class SystemMonitor:
             last_beat_at=time.time(),
             ready=self._health.ready,
             draining=self._health.draining,
-            actors=[
-                ActorReport(
-                    name=s.name,
-                    state=str(s.state),
-                    restarts=s.restarts,
-                    mailbox_depth=s.mailbox_depth,
-                    last_error=s.last_error,
-                )
-                for s in self._supervisor.statuses()
-            ],
+            actors=actor_reports(self._supervisor),
         )
 
     async def instances(self) -> InstanceList:

@@ -350,3 +350,28 @@ async def test_only_enrolled_students_take_published_assessments(
     assert refused.status_code == 404
     own = await http.get(f"/api/assessments/{published['id']}/submissions", headers=student.auth)
     assert own.json()["total"] == 0
+
+
+async def test_the_gradebook_streams_as_csv_for_its_staff(
+    http: httpx.AsyncClient, teacher: Account
+) -> None:
+    course, _ = await published_course(http, teacher)
+    made = await _assessment(http, teacher, course["id"], title="=SUM(A1)")
+    student = await _enrolled_student(http, course["id"])
+    await http.post(
+        f"/api/assessments/{made['id']}/submissions",
+        headers=student.auth,
+        json={"answers": _answers(made, RIGHT)},
+    )
+    path = f"/api/courses/{course['id']}/gradebook"
+    csv_accept = {"Accept": "text/csv"}
+    refused = await http.get(path, headers={**student.auth, **csv_accept})
+    assert refused.status_code == 403
+    answer = await http.get(path, headers={**teacher.auth, **csv_accept})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    lines = answer.text.strip().splitlines()
+    assert "'=SUM(A1)" in lines[0]
+    assert len(lines) == 2
+    assert student.email in lines[1]
+    assert lines[1].rstrip().endswith(",10.0,100.0")

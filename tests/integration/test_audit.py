@@ -30,16 +30,27 @@ async def _entries(http: httpx.AsyncClient, admin: Account, **filters: str) -> l
 
 
 async def _one(
-    http: httpx.AsyncClient, admin: Account, *, within: float = 0, **filters: str
+    http: httpx.AsyncClient,
+    admin: Account,
+    *,
+    within: float = 0,
+    target: str | None = None,
+    **filters: str,
 ) -> dict[str, Any]:
-    """The single entry matching the filters; waits `within` seconds for a batched one."""
+    """The single entry matching the filters (and `target`, when given: other tests' entries
+    share the admin as actor); waits `within` seconds for a batched one."""
+
+    async def matching() -> list[dict[str, Any]]:
+        found = await _entries(http, admin, **filters)
+        return [e for e in found if target is None or e["targetId"] == target]
+
     if within:
 
         async def written() -> bool:
-            return bool(await _entries(http, admin, **filters))
+            return bool(await matching())
 
         await eventually(written, within=within, poll=0.05)
-    found = await _entries(http, admin, **filters)
+    found = await matching()
     assert len(found) == 1, found
     return found[0]
 
@@ -155,14 +166,20 @@ async def test_role_status_changes_and_deletions(http: httpx.AsyncClient, admin:
     path = f"/api/users/{account.user_id}"
     changed = await http.put(path, headers=admin.auth, json={"role": "teacher", "isActive": False})
     assert changed.status_code == 200, changed.text
-    role = await _one(http, admin, actorId=admin.user_id, action="user.role_change")
+    role = await _one(
+        http, admin, actorId=admin.user_id, action="user.role_change", target=account.user_id
+    )
     assert role["targetId"] == account.user_id
     assert (role["details"]["from"], role["details"]["to"]) == ("student", "teacher")
-    status = await _one(http, admin, actorId=admin.user_id, action="user.status_change")
+    status = await _one(
+        http, admin, actorId=admin.user_id, action="user.status_change", target=account.user_id
+    )
     assert (status["details"]["from"], status["details"]["to"]) == (True, False)
 
     assert (await http.delete(path, headers=admin.auth)).status_code == 204
-    deleted = await _one(http, admin, actorId=admin.user_id, action="user.delete")
+    deleted = await _one(
+        http, admin, actorId=admin.user_id, action="user.delete", target=account.user_id
+    )
     assert (deleted["targetType"], deleted["targetId"]) == ("user", account.user_id)
 
 
@@ -192,7 +209,9 @@ async def test_course_publish_and_delete(http: httpx.AsyncClient, admin: Account
     assert (
         await http.delete(f"/api/courses/{course['id']}", headers=admin.auth)
     ).status_code == 204
-    deleted = await _one(http, admin, actorId=admin.user_id, action="course.delete")
+    deleted = await _one(
+        http, admin, actorId=admin.user_id, action="course.delete", target=course["id"]
+    )
     assert deleted["targetId"] == course["id"]
     assert deleted["details"]["result"] in ("deleted", "archived")
 

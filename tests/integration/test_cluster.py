@@ -37,3 +37,22 @@ async def test_logout_all_and_password_change_propagate(
         assert (await http.get("/api/auth/me", headers=second.auth)).status_code == 200
         assert (await other.post("/api/auth/logout-all", headers=second.auth)).status_code == 204
         await _refused_within(http, account.auth)
+
+
+async def test_the_other_instance_measures_how_long_a_revocation_took_to_arrive(
+    http: httpx.AsyncClient, second_server: LiveServer
+) -> None:
+    def arrived(scrape: str) -> float:
+        counts = [
+            float(line.rsplit(" ", 1)[1])
+            for line in scrape.splitlines()
+            if line.startswith("sevenp_sessions_revocation_propagation_seconds_count")
+        ]
+        return sum(counts)
+
+    async with httpx.AsyncClient(base_url=second_server.base_url, timeout=10) as other:
+        before = arrived((await other.get("/metrics")).text)
+        account = await register(http)
+        assert (await http.post("/api/auth/logout", headers=account.auth)).status_code == 204
+        await _refused_within(other, account.auth)
+        assert arrived((await other.get("/metrics")).text) > before

@@ -6,23 +6,43 @@ import anyio
 import httpx
 
 from server.db.migrate import apply_migrations
+from tests.support.accounts import Account, register
 from tests.support.live_server import LiveServer
 from tests.support.services import private_postgres, redis_server_process
 from tests.support.waiting import eventually_sync
 
 
-async def test_live_ready_and_detail(http: httpx.AsyncClient) -> None:
+async def test_live_ready_and_a_terse_public_summary(http: httpx.AsyncClient) -> None:
     assert (await http.get("/health/live")).json() == {"status": "ok"}
     ready = await http.get("/health/ready")
     assert ready.status_code == 200
-    detail = (await http.get("/api/health")).json()
-    checks = {c["name"]: c for c in detail["checks"]}
+    assert set(ready.json()) == {"status", "ready", "draining", "checks"}
+    summary = (await http.get("/api/health")).json()
+    assert set(summary) == {"status", "ready", "draining", "checks"}
+    checks = {c["name"]: c for c in summary["checks"]}
     assert {"postgres", "redis", "memory", "sessions", "cache"} <= set(checks)
+    assert all(set(c) == {"name", "status", "required", "responseTimeMs"} for c in checks.values())
     assert checks["postgres"]["status"] == "up"
     assert checks["postgres"]["responseTimeMs"] is not None
+
+
+async def test_the_full_report_with_errors_and_actors_is_for_admins(
+    http: httpx.AsyncClient, admin: Account
+) -> None:
+    student = await register(http)
+    assert (await http.get("/api/system/health")).status_code == 401
+    assert (await http.get("/api/system/health", headers=student.auth)).status_code == 403
+    response = await http.get("/api/system/health", headers=admin.auth)
+    assert response.status_code == 200
+    detail = response.json()
+    checks = {c["name"]: c for c in detail["checks"]}
+    assert {"postgres", "redis", "memory", "sessions", "cache"} <= set(checks)
+    assert all("error" in c for c in checks.values())
+    assert detail["instanceId"]
     names = {a["name"] for a in detail["actors"]}
-    assert {"health", "bus", "sessions", "cache", "mail"} <= names
+    assert {"health", "bus", "sessions", "cache", "mail", "retention"} <= names
     assert all(a["state"] == "running" for a in detail["actors"])
+    assert all("lastError" in a for a in detail["actors"])
 
 
 def _wait_status(base_url: str, expected: int, within: float) -> float:

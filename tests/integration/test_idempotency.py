@@ -23,6 +23,7 @@ from litestar.params import JSONBody
 
 from actors.retention import RetentionActor
 from server.app import create_app
+from server.db.retention import PostgresRetention
 from server.db.statement import Statement
 from server.db.unit import UnitOfWork
 from server.errors import Conflict
@@ -340,9 +341,11 @@ async def test_expired_keys_are_purged_and_run_again(
             "UPDATE idempotency_keys SET expires_at = now() - interval '1 second'"
             " WHERE created_at > now() - interval '1 minute' AND status IS NOT NULL"
         )
-    retention = RetentionActor({"keys": runtime.idempotency_keys.purge_expired})
-    await retention.sweep()
-    assert retention.deleted["keys"] >= 1
+    retention = RetentionActor(
+        store=PostgresRetention(runtime.database), horizon_seconds=86_400, interval=60
+    )
+    deleted = await retention.run_round()
+    assert deleted["retention.idempotency_keys"] >= 1
     assert (
         await _count(
             database_url, "SELECT count(*) FROM idempotency_keys WHERE expires_at <= now()"

@@ -27,7 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from actors.mail import MailActor
 from schemas.mail import MailMessage
 from server.db.migrate import apply_migrations
-from server.db.outbox import PostgresOutbox, enqueue, retry_delay
+from server.db.outbox import SECRET_PLACEHOLDER, PostgresOutbox, enqueue, retry_delay
 from server.db.statement import Statement
 from server.db.unit import Database
 from server.mail import ConsoleSender, FileSender, SmtpSender, sender_from_url
@@ -210,6 +210,62 @@ async def test_failures_back_off_then_give_up_at_max_attempts(
     assert await outbox.claim(limit=10, lease_seconds=60) == []
     row = await outbox_row(pool, mail_id)
     assert (row["sent_at"], row["finite"], row["last_error"]) == (None, False, "final")
+
+
+async def _stored_secret_and_body(pool: Pool, mail_id: int) -> tuple[str | None, str]:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT secret, body FROM mail_outbox WHERE id = %s", (mail_id,)
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+async def test_a_secret_is_rendered_at_claim_and_forgotten_once_sent_or_given_up(
+    pool: Pool, outbox: PostgresOutbox, tag: str
+) -> None:
+    with_secret = MailMessage(
+        recipient=f"{tag}@example.test", subject="Reset", body=f"token: {SECRET_PLACEHOLDER}\n"
+    )
+    async with Database(pool).unit() as uow:
+        sent_id = await enqueue(uow, with_secret, secret="s3cret-sent")
+        failed_id = await enqueue(uow, with_secret, secret="s3cret-failed")
+    assert await _stored_secret_and_body(pool, sent_id) == (
+        "s3cret-sent",
+        f"token: {SECRET_PLACEHOLDER}\n",
+    )
+
+    claimed = {m.id: m for m in await outbox.claim(limit=10, lease_seconds=60)}
+    assert claimed[sent_id].message.body == "token: s3cret-sent\n"
+    assert claimed[failed_id].message.body == "token: s3cret-failed\n"
+
+    await outbox.mark_sent(sent_id)
+    failure = await outbox.mark_failed(claimed[failed_id], error="boom", max_attempts=2)
+    assert failure is not None
+    assert not failure.gave_up
+    assert (await _stored_secret_and_body(pool, failed_id))[0] == "s3cret-failed"  # for a retry
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE mail_outbox SET next_attempt_at = now() WHERE id = %s", (failed_id,)
+        )
+    (again,) = await outbox.claim(limit=10, lease_seconds=60)
+    assert again.message.body == "token: s3cret-failed\n"
+    given_up = await outbox.mark_failed(again, error="boom", max_attempts=2)
+    assert given_up is not None
+    assert given_up.gave_up
+
+    for mail_id in (sent_id, failed_id):
+        assert await _stored_secret_and_body(pool, mail_id) == (
+            None,
+            f"token: {SECRET_PLACEHOLDER}\n",
+        )
+
+
+async def test_a_secret_needs_its_placeholder(pool: Pool) -> None:
+    async with Database(pool).unit() as uow:
+        with pytest.raises(ValueError, match="placeholder"):
+            await enqueue(uow, message("x@example.test"), secret="s3cret")
 
 
 async def test_a_claimed_row_is_not_claimed_again_until_its_lease_ends(

@@ -47,3 +47,25 @@ async def test_a_failing_migration_leaves_nothing_behind(postgres_admin_url: str
             assert [row[0] for row in await cur.fetchall()] == [1]
             cur = await conn.execute("SELECT to_regclass('half') IS NULL, to_regclass('kept')")
             assert await cur.fetchone() == (True, "kept")
+
+
+async def test_queued_tokens_move_out_of_mail_bodies_and_sent_ones_are_dropped(
+    postgres_admin_url: str,
+) -> None:
+    pending_token, sent_token = "P" * 43, "S" * 43
+    with throwaway_database(postgres_admin_url) as url:
+        await apply_migrations(url, [m for m in bundled_migrations() if m.version < 6])
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(
+                "INSERT INTO mail_outbox (recipient, subject, body, sent_at) VALUES"
+                " ('a@example.test', 's', %s, NULL), ('b@example.test', 's', %s, now()),"
+                " ('c@example.test', 's', 'Hello,\n\nno token here\n', NULL)",
+                (f"Hi,\n\n{pending_token}\n\nbye\n", f"Hi,\n\n{sent_token}\n\nbye\n"),
+            )
+            await apply_migrations(url)
+            cur = await conn.execute("SELECT recipient, body, secret FROM mail_outbox ORDER BY 1")
+            assert await cur.fetchall() == [
+                ("a@example.test", "Hi,\n\n{token}\n\nbye\n", pending_token),
+                ("b@example.test", "Hi,\n\n{token}\n\nbye\n", None),
+                ("c@example.test", "Hello,\n\nno token here\n", None),
+            ]

@@ -123,8 +123,9 @@ async def test_the_service_registry_follows_a_downstream_service(
         server.stop()
 
 
-async def _instance_id(client: httpx.AsyncClient) -> str:
-    instance: str = (await client.get("/api/health")).json()["instanceId"]
+async def _instance_id(client: httpx.AsyncClient, admin: Account) -> str:
+    report = await client.get("/api/system/health", headers=admin.auth)
+    instance: str = report.json()["instanceId"]
     return instance
 
 
@@ -142,7 +143,7 @@ async def test_every_live_instance_is_listed_with_its_actors(
     redis_url: str,
 ) -> None:
     async with httpx.AsyncClient(base_url=second_server.base_url, timeout=10) as other:
-        first_id, second_id = await _instance_id(http), await _instance_id(other)
+        first_id, second_id = await _instance_id(http, admin), await _instance_id(other, admin)
 
         async def both_listed() -> bool:
             return {first_id, second_id} <= set(await _instances(http, admin))
@@ -160,7 +161,7 @@ async def test_every_live_instance_is_listed_with_its_actors(
         third = LiveServer({"DATABASE_URL": database_url, "REDIS_URL": redis_url}).start()
         try:
             async with httpx.AsyncClient(base_url=third.base_url, timeout=10) as client:
-                third_id = await _instance_id(client)
+                third_id = await _instance_id(client, admin)
 
             async def third_listed() -> bool:
                 return third_id in await _instances(http, admin)

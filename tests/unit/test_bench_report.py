@@ -123,3 +123,20 @@ def test_profiles_build_scenarios() -> None:
     assert by_name["auth-me"].needs_tokens
     assert not by_name["health-live"].needs_tokens
     assert not by_name["open-loop-json-ceiling"].needs_server
+
+
+def test_markdown_report_has_the_exports_table() -> None:
+    export = ScenarioResult(
+        "export-enrollments",
+        "export",
+        ceiling="copy",
+        status="pass",
+        metrics={"rows": 200000, "rps": 100000.0, "ceiling_rps": 300000.0, "ratio": 0.333,
+                 "ttfb_ms": 41.0, "ttfb_median_ms": 39.0, "copy_ttfb_ms": 5.0,
+                 "rss_growth_mib": 0.9, "seconds": 2.0, "copy_seconds": 0.67},
+    )  # fmt: skip
+    record = _run()
+    record.scenarios.append(export)
+    text = render_markdown(record.to_dict())
+    assert "## Exports" in text
+    assert "| export-enrollments | 200,000 | 100,000 | 300,000 | 0.33 | 41 (39) | 5 | 0.9 |" in text

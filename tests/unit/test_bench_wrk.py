@@ -82,3 +82,17 @@ def test_rows_use_the_rows_script_with_the_offset_file_and_threads(tmp_path: Pat
     ]
     with pytest.raises(ValueError, match="offset"):
         wrk_command(WrkJob(url="http://127.0.0.1:1/", rows_file=tmp_path / "rows.txt"))
+
+
+def test_rows_with_a_body_file_pass_it_to_the_rows_script(tmp_path: Path) -> None:
+    cmd = wrk_command(
+        WrkJob(
+            url="http://127.0.0.1:1/",
+            method="POST",
+            rows_file=tmp_path / "rows.txt",
+            offset_file=tmp_path / "offset.txt",
+            body_file=tmp_path / "body.json",
+        )
+    )
+    assert cmd[cmd.index("-s") + 1] == str(LUA_DIR / "rows.lua")
+    assert cmd[-3:] == ["POST", "1", str(tmp_path / "body.json")]

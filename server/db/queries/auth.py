@@ -60,8 +60,9 @@ ISSUE_ONE_TIME_BY_EMAIL = Statement(
     " t AS (INSERT INTO one_time_tokens (token_hash, user_id, purpose, expires_at)"
     "   SELECT %(hash)s, id, %(purpose)s, now() + %(ttl)s * interval '1 second' FROM u"
     "   RETURNING user_id),"
-    " m AS (INSERT INTO mail_outbox (recipient, subject, body)"
-    "   SELECT email, %(subject)s, replace(%(body)s, '{name}', first_name) FROM u RETURNING id)"
+    " m AS (INSERT INTO mail_outbox (recipient, subject, body, secret)"
+    "   SELECT email, %(subject)s, replace(%(body)s, '{name}', first_name), %(secret)s FROM u"
+    "   RETURNING id)"
     " SELECT (SELECT count(*) FROM t) + (SELECT count(*) FROM m)",
     prepare=True,
 )

@@ -34,9 +34,3 @@ RELEASE = Statement(
     "idempotency.release",
     "DELETE FROM idempotency_keys WHERE id = %(id)s AND token = %(token)s AND status IS NULL",
 )
-
-PURGE_EXPIRED = Statement(
-    "idempotency.purge_expired",
-    "DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys"
-    " WHERE expires_at <= now() LIMIT %(limit)s FOR UPDATE SKIP LOCKED)",
-)

@@ -7,8 +7,8 @@ from server.db.statement import Statement
 
 ENQUEUE = Statement(
     "outbox.enqueue",
-    "INSERT INTO mail_outbox (recipient, subject, body)"
-    " VALUES (%(recipient)s, %(subject)s, %(body)s) RETURNING id",
+    "INSERT INTO mail_outbox (recipient, subject, body, secret)"
+    " VALUES (%(recipient)s, %(subject)s, %(body)s, %(secret)s) RETURNING id",
 )
 
 CLAIM = Statement(
@@ -18,13 +18,13 @@ CLAIM = Statement(
     " FROM (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= now()"
     "   ORDER BY next_attempt_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AS due"
     " WHERE m.id = due.id"
-    " RETURNING m.id, m.recipient, m.subject, m.body, m.attempts,"
+    " RETURNING m.id, m.recipient, m.subject, m.body, m.secret, m.attempts,"
     " m.next_attempt_at AS leased_until",
 )
 
 MARK_SENT = Statement(
     "outbox.mark_sent",
-    "UPDATE mail_outbox SET sent_at = now(), last_error = NULL"
+    "UPDATE mail_outbox SET sent_at = now(), last_error = NULL, secret = NULL"
     " WHERE id = %(id)s AND sent_at IS NULL",
 )
 
@@ -32,7 +32,8 @@ MARK_FAILED = Statement(
     "outbox.mark_failed",
     "UPDATE mail_outbox SET attempts = attempts + 1, last_error = %(error)s,"
     " next_attempt_at = CASE WHEN attempts + 1 >= %(max_attempts)s THEN 'infinity'::timestamptz"
-    "   ELSE now() + %(delay)s END"
+    "   ELSE now() + %(delay)s END,"
+    " secret = CASE WHEN attempts + 1 >= %(max_attempts)s THEN NULL ELSE secret END"
     " WHERE id = %(id)s AND sent_at IS NULL AND next_attempt_at = %(leased_until)s"
     " RETURNING attempts,"
     " CASE WHEN isfinite(next_attempt_at) THEN next_attempt_at END AS next_attempt_at",

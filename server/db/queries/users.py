@@ -88,3 +88,18 @@ ANONYMISE = Statement(
     " first_name = 'Deleted', last_name = 'User', profile = '{}'::jsonb,"
     " preferences = '{}'::jsonb, password_hash = '!', updated_at = now() WHERE id = %(id)s",
 )
+
+LOCK_ACTIVE_ADMINS = Statement(
+    "users.lock_active_admins",
+    "SELECT id::text AS id FROM users WHERE role = 'admin' AND is_active ORDER BY id FOR UPDATE",
+)
+
+ID_BY_EMAIL = Statement(
+    "users.id_by_email", "SELECT id::text FROM users WHERE lower(email) = lower(%(email)s)"
+)
+
+UNLOCK = Statement(
+    "users.unlock",
+    "UPDATE users SET is_active = true, login_attempts = 0, lock_until = NULL,"
+    " updated_at = now() WHERE id = %(id)s",
+)

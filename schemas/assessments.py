@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from schemas.base import ApiBody, ApiResponse
+from schemas.base import ZERO_FLOOR_SCHEMA, ApiBody, ApiResponse
 
 QuestionType = Literal[
     "single_choice", "multiple_choice", "true_false", "short_answer", "numeric", "essay"
@@ -18,13 +18,15 @@ ScoringPolicy = Literal["highest", "latest", "average", "first"]
 SubmissionStatus = Literal["graded", "pending_review"]
 
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
-Points = Annotated[float, msgspec.Meta(gt=0, le=10_000)]
+# Stored as numeric(6, 2): a smaller value would round to 0, a larger one overflow.
+Points = Annotated[float, msgspec.Meta(ge=0.01, le=9_999.99)]
 Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
 Option = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Options = Annotated[list[Option], msgspec.Meta(min_length=2, max_length=20)]
 Accepted = Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=500)]],
                      msgspec.Meta(min_length=1, max_length=50)]  # fmt: skip
 ChoiceIndex = Annotated[int, msgspec.Meta(ge=0, le=19)]
+Tolerance = Annotated[float, msgspec.Meta(ge=0, extra_json_schema=ZERO_FLOOR_SCHEMA)]
 AnswerValue = bool | int | float | str | list[int] | None
 
 
@@ -41,7 +43,7 @@ class QuestionIn(ApiBody):
     correct: ChoiceIndex | list[ChoiceIndex] | bool | None = None
     accepted: Accepted | None = None
     value: float | None = None
-    tolerance: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    tolerance: Tolerance | None = None
 
 
 class AssessmentCreate(ApiBody):
@@ -174,7 +176,10 @@ class QuestionScore(ApiBody):
 
 
 class GradeRequest(ApiBody):
-    score: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)] | None = None
+    score: (
+        Annotated[float, msgspec.Meta(ge=0, le=1_000_000, extra_json_schema=ZERO_FLOOR_SCHEMA)]
+        | None
+    ) = None
     feedback: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
     question_scores: Annotated[list[QuestionScore], msgspec.Meta(max_length=200)] | None = None
     reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None

@@ -21,6 +21,12 @@ NO_CONTROL_BUT_BREAKS = rf"^(?![\s\S]*[{_CONTROL_BUT_BREAKS}])"
 """Pattern: as NO_CONTROL, but tabs and line breaks are allowed."""
 END = r"(?![\s\S])"
 
+ZERO_FLOOR = {"minimum": 0}
+"""`minimum: 0` for the OpenAPI document, which leaves out a bound of 0 on an optional field
+or query parameter (Litestar tests the bound's truth); pass it beside `ge=0`."""
+ZERO_FLOOR_SCHEMA = {"extra": ZERO_FLOOR}
+"""ZERO_FLOOR as a `msgspec.Meta(extra_json_schema=...)`."""
+
 Line = Annotated[str, msgspec.Meta(pattern=NO_CONTROL)]
 """One line of text: no control characters."""
 Paragraphs = Annotated[str, msgspec.Meta(pattern=NO_CONTROL_BUT_BREAKS)]

@@ -77,13 +77,14 @@ def run_struct_checks(struct: msgspec.Struct) -> None:
 
 
 @functools.cache
-def _zones() -> frozenset[str]:
+def iana_zones() -> frozenset[str]:
+    """Every zone name of the IANA time zone database this process has."""
     return frozenset(zoneinfo.available_timezones())
 
 
 def iana_zone(name: str) -> str:
     """`name` if it is a zone of the IANA time zone database."""
-    if name not in _zones():
+    if name not in iana_zones():
         raise ValueError("Expected an IANA time zone name, such as Europe/Istanbul")
     return name
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from schemas.base import END, ApiBody, ApiResponse, Line, Paragraphs, VisibleLine
-from schemas.checks import Check, iana_zone, not_in_future
+from schemas.checks import Check, iana_zone, iana_zones, not_in_future
 from schemas.emails import normalize_email
 
 
@@ -31,6 +31,7 @@ Email = Annotated[
             "An email address with an ASCII local part, NFKC-normalised; stored with its"
             " domain in ASCII (IDNA) and compared case-insensitively"
         ),
+        extra_json_schema={"extra": {"format": "email"}},
     ),
     Check(normalize_email),
 ]
@@ -48,6 +49,8 @@ Timezone = Annotated[
         min_length=1,
         max_length=64,
         description="An IANA time zone name, such as Europe/Istanbul",
+        # `null` too, for an optional zone: Litestar puts the enum beside `oneOf`.
+        extra_json_schema={"extra": {"enum": [*sorted(iana_zones()), None]}},
     ),
     Check(iana_zone),
 ]

@@ -3,8 +3,10 @@
 Litestar decodes a body to plain values first and converts them to the handler's Struct
 after; `JsonRequest.json` is that first step for every route. Refused: a body nested
 deeper than MAX_JSON_DEPTH (before any recursive decoder sees it), bytes that are not
-UTF-8 or not JSON, and an object with a key given twice (JSON leaves it undefined;
-decoders disagree on which one wins).
+UTF-8 or not JSON, an object with a key given twice (JSON leaves it undefined;
+decoders disagree on which one wins), and a value of another JSON type than its field's:
+Litestar converts leniently (`0` or `"false"` for a boolean, `"5"` for a number), as query
+strings need, so the body is first held to its type strictly here.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from litestar.types import Empty
 
 from schemas.problem import FieldError
 from server.errors import BadRequest, ValidationFailed
+from server.http.validation import struct_field_errors
 
 MAX_JSON_DEPTH = 32
 MALFORMED_JSON = "Malformed JSON body"
@@ -76,6 +79,17 @@ def decode_json_body(raw: bytes) -> Any:
     return value
 
 
+def _whole_numbers_as_int(value: Any) -> Any:
+    """`value` with `5.0` read as `5`: JSON Schema's `integer` includes it."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, list):
+        return [_whole_numbers_as_int(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _whole_numbers_as_int(item) for key, item in value.items()}
+    return value
+
+
 class JsonRequest(Request[Any, Any, Any]):
     """Litestar's Request, with the JSON body decoded by `decode_json_body`."""
 
@@ -85,5 +99,33 @@ class JsonRequest(Request[Any, Any, Any]):
                 self._json = cached
             else:
                 body = await self.body()
-                self._json = self._connection_state.json = decode_json_body(body or b"null")
+                value = decode_json_body(body or b"null")
+                self._hold_to_type(value)
+                self._json = self._connection_state.json = value
         return self._json
+
+    def _hold_to_type(self, value: Any) -> None:
+        """Refuse a body that only a lenient conversion accepts."""
+        data = self.route_handler.parsed_fn_signature.parameters.get("data")
+        if data is None:
+            return
+        value = _whole_numbers_as_int(value)
+        try:
+            msgspec.convert(value, data.annotation, strict=True)
+        except TypeError:
+            return  # not a type msgspec converts: Litestar's conversion decides
+        except msgspec.ValidationError:
+            try:
+                msgspec.convert(value, data.annotation, strict=False)
+            except msgspec.ValidationError:
+                return  # invalid however read: Litestar's conversion reports it
+            target = next(
+                (
+                    candidate
+                    for candidate in (data.annotation, *data.args)
+                    if isinstance(candidate, type) and issubclass(candidate, msgspec.Struct)
+                ),
+                None,
+            )
+            details = struct_field_errors(value, target, "") if target is not None else []
+            raise ValidationFailed("The request is invalid", details=details or None) from None

@@ -148,7 +148,12 @@ class AssessmentsController(Controller):
         """Delete an assessment nobody has submitted (else 409)."""
         await assessments.delete(uow, viewer, str(assessment_id))
 
-    @post("/attempts", opt=_STUDENT, status_code=201)
+    @post(
+        "/attempts",
+        opt=_STUDENT,
+        status_code=201,
+        responses={200: ResponseSpec(AttemptStarted, description="The attempt still running")},
+    )
     async def start_attempt(
         self,
         submissions: NamedDependency[Submissions],

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
@@ -37,7 +38,12 @@ class EnrollmentsController(Controller):
     path = "/api/courses/{course_id:uuid}"
     tags = ["enrollments"]
 
-    @post("/enroll", opt=_STUDENT, status_code=201)
+    @post(
+        "/enroll",
+        opt=_STUDENT,
+        status_code=201,
+        responses={200: ResponseSpec(Enrollment, description="Already enrolled: the enrollment")},
+    )
     async def enroll(
         self,
         enrollments: NamedDependency[Enrollments],

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from schemas.base import MAX_PAGE_SIZE
+from schemas.base import MAX_PAGE_SIZE, NO_CONTROL, ZERO_FLOOR
 from schemas.courses import (
     Course,
     CourseAnalytics,
@@ -46,6 +48,11 @@ def _cached_json(model: type[Any], description: str) -> dict[int, ResponseSpec]:
     }
 
 
+SearchTag = Annotated[str, msgspec.Meta(pattern=NO_CONTROL)]
+# Litestar documents a query list's items without their constraints.
+SEARCH_TAGS = {"items": Schema(type=OpenAPIType.STRING, pattern=NO_CONTROL)}
+
+
 class CoursesController(Controller):
     path = "/api/courses"
     tags = ["courses"]
@@ -56,15 +63,21 @@ class CoursesController(Controller):
         request: AnyRequest,
         courses: NamedDependency[Courses],
         viewer: NamedDependency[Viewer],
-        q: Annotated[str | None, QueryParameter(min_length=1, max_length=200)] = None,
-        category: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        q: Annotated[
+            str | None, QueryParameter(min_length=1, max_length=200, pattern=NO_CONTROL)
+        ] = None,
+        category: Annotated[str | None, QueryParameter(max_length=100, pattern=NO_CONTROL)] = None,
         level: FromQuery[Level | None] = None,
-        tags: Annotated[list[str] | None, QueryParameter(max_items=10)] = None,
+        tags: Annotated[
+            list[SearchTag] | None, QueryParameter(max_items=10, schema_extra=SEARCH_TAGS)
+        ] = None,
         price_min: Annotated[
-            float | None, QueryParameter(name="priceMin", ge=0, le=1_000_000)
+            float | None,
+            QueryParameter(name="priceMin", ge=0, le=1_000_000, schema_extra=ZERO_FLOOR),
         ] = None,
         price_max: Annotated[
-            float | None, QueryParameter(name="priceMax", ge=0, le=1_000_000)
+            float | None,
+            QueryParameter(name="priceMax", ge=0, le=1_000_000, schema_extra=ZERO_FLOOR),
         ] = None,
         instructor_id: Annotated[uuid.UUID | None, QueryParameter(name="instructorId")] = None,
         status: FromQuery[CourseStatus | None] = None,

@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from schemas.auth import ChangePasswordRequest
-from schemas.base import MAX_PAGE_SIZE
+from schemas.base import MAX_PAGE_SIZE, NO_CONTROL
 from schemas.users import (
     AchievementList,
     AdminUserUpdate,
@@ -148,7 +148,7 @@ class UsersController(Controller):
         limit: Annotated[int, QueryParameter(ge=1)] = 20,
         role: FromQuery[Role | None] = None,
         is_active: Annotated[bool | None, QueryParameter(name="isActive")] = None,
-        q: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        q: Annotated[str | None, QueryParameter(max_length=100, pattern=NO_CONTROL)] = None,
     ) -> UserPage:
         """Every account, paginated (admin).
 

@@ -171,6 +171,9 @@ def _schemathesis() -> str:
 
 
 # The roles run in this order: the admin last, since it may deactivate the others' accounts.
+# Slow, and not yet steady enough for every CI run: which operations a time-bounded run
+# reaches, and so what it finds, varies from run to run (`just test-slow` runs it).
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("role", ROLES)
 def test_the_server_keeps_its_openapi_contract(seeded: Seeded, role: str) -> None:
@@ -181,7 +184,10 @@ def test_the_server_keeps_its_openapi_contract(seeded: Seeded, role: str) -> Non
             "run", f"{server.base_url}/schema/openapi.json",
             "--checks", "all",
             "--max-examples", str(MAX_EXAMPLES), "--seed", SEED, "--no-shrink",
-            "--workers", "2", "--request-timeout", "15", "--max-time", MAX_SECONDS,
+            # One worker: with two threads, Python 3.11's compiler in schemathesis's
+            # coverage phase sometimes fails on its own (SystemError: AST constructor
+            # recursion depth mismatch), which is the tool's failure, not the server's.
+            "--workers", "1", "--request-timeout", "15", "--max-time", MAX_SECONDS,
             "--output-truncate", "false",
             "--report", "junit", "--report-dir", reports,
         ]  # fmt: skip

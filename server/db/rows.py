@@ -41,3 +41,8 @@ def struct_row(cls: type[T]) -> AsyncRowFactory[T]:
         return make
 
     return factory
+
+
+def narrowed(row: Any, cls: type[T]) -> T:
+    """`row` (a Struct with extra query columns, such as a window's total) as a plain `cls`."""
+    return cls(**{name: getattr(row, name) for name in cls.__struct_fields__})  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ from schemas.users import Role, User
 from server.db import outbox
 from server.db.queries import auth as q
 from server.db.queries import sessions
+from server.db.rows import narrowed
 from server.db.unit import Database, UnitOfWork
 from server.errors import (
     BadRequest,
@@ -109,10 +110,6 @@ def enforce_password_policy(password: str, context: Sequence[str], field: str) -
             "The password does not meet the password policy",
             details=[FieldError(field=field, message=reason) for reason in exc.reasons],
         ) from None
-
-
-def _user_of(row: _SignedIn) -> User:
-    return User(**{name: getattr(row, name) for name in User.__struct_fields__})
 
 
 class Authentication:
@@ -262,7 +259,7 @@ class Authentication:
                 )
         if signed_in is None:
             raise Unauthorized(INVALID_CREDENTIALS)
-        user = _user_of(signed_in)
+        user = narrowed(signed_in, User)
         access, _ = self._tokens.issue_access(
             user_id=user.id, session_id=signed_in.session_id, role=user.role
         )

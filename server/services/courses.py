@@ -19,6 +19,7 @@ import msgspec
 from schemas.courses import Course, CourseCreate, CoursePage, CourseSort, CourseStatus, CourseUpdate
 from schemas.problem import FieldError
 from server.db.queries import courses as q
+from server.db.rows import narrowed
 from server.db.statement import Statement
 from server.db.unit import Database, UnitOfWork
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -265,7 +266,7 @@ class Courses:
             total = int(await uow.value(q.COUNT_FILTERED, params) or 0)
         else:
             total = 0
-        items = [Course(**{f: getattr(r, f) for f in Course.__struct_fields__}) for r in rows]
+        items = [narrowed(r, Course) for r in rows]
         return CoursePage(items=items, page=query.page, limit=query.limit, total=total)
 
     async def create(self, uow: UnitOfWork, viewer: Viewer, body: CourseCreate) -> Course:

@@ -11,6 +11,7 @@ import msgspec
 
 from schemas.courses import CourseStudent, CourseStudentPage, Enrollment, EnrollRequest
 from server.db.queries import enrollments as q
+from server.db.rows import narrowed
 from server.db.unit import UnitOfWork
 from server.errors import Conflict, Forbidden, NotFound
 from server.services.courses import Courses
@@ -30,10 +31,6 @@ class _Locked(msgspec.Struct):
 
 class _Student(CourseStudent, kw_only=True):
     total: int
-
-
-def _enrollment(row: Enrollment) -> Enrollment:
-    return Enrollment(**{f: getattr(row, f) for f in Enrollment.__struct_fields__})
 
 
 class Enrollments:
@@ -59,7 +56,7 @@ class Enrollments:
             raise Conflict("Only published courses can be enrolled in")
         if row.created:
             self._courses.changed(uow, course_id)
-        return _enrollment(row), row.created
+        return narrowed(row, Enrollment), row.created
 
     async def drop(self, uow: UnitOfWork, viewer: Viewer, course_id: str) -> None:
         if await uow.execute(q.DROP, {"user": viewer.user_id, "course": course_id}):
@@ -138,8 +135,5 @@ class Enrollments:
         total = (
             rows[0].total if rows else int(await uow.value(q.COUNT_COURSE_STUDENTS, params) or 0)
         )
-        items = [
-            CourseStudent(**{f: getattr(r, f) for f in CourseStudent.__struct_fields__})
-            for r in rows
-        ]
+        items = [narrowed(r, CourseStudent) for r in rows]
         return CourseStudentPage(items=items, page=page, limit=limit, total=total)

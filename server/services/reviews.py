@@ -7,6 +7,7 @@ import msgspec
 from schemas.courses import Enrollment, Review, ReviewCreate, ReviewPage, ReviewUpdate
 from server.db.queries import enrollments as eq
 from server.db.queries import reviews as q
+from server.db.rows import narrowed
 from server.db.unit import UnitOfWork
 from server.errors import Conflict, Forbidden, NotFound
 from server.services.courses import Courses
@@ -35,7 +36,7 @@ class Reviews:
         params = {"course": course_id, "limit": limit, "offset": (page - 1) * limit}
         rows = await uow.all(q.LIST, params, _Listed)
         total = rows[0].total if rows else int(await uow.value(q.COUNT, params) or 0)
-        items = [Review(**{f: getattr(r, f) for f in Review.__struct_fields__}) for r in rows]
+        items = [narrowed(r, Review) for r in rows]
         return ReviewPage(items=items, page=page, limit=limit, total=total)
 
     async def _lock_as_enrolled(self, uow: UnitOfWork, viewer: Viewer, course_id: str) -> None:

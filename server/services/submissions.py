@@ -24,6 +24,7 @@ from schemas.assessments import (
 )
 from schemas.problem import FieldError
 from server.db.queries import submissions as q
+from server.db.rows import narrowed
 from server.db.unit import UnitOfWork
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.services.assessments import AssessmentRow, Assessments, gradable
@@ -95,10 +96,6 @@ def _checked_answers(
     if errors:
         raise ValidationFailed("The request is invalid", details=errors)
     return given
-
-
-def _submission(row: Submission) -> Submission:
-    return Submission(**{f: getattr(row, f) for f in Submission.__struct_fields__})
 
 
 class Submissions:
@@ -307,5 +304,5 @@ class Submissions:
         rows = await uow.all(q.LIST, params, _Listed)
         total = rows[0].total if rows else int(await uow.value(q.COUNT, params) or 0)
         return SubmissionPage(
-            items=[_submission(r) for r in rows], page=page, limit=limit, total=total
+            items=[narrowed(r, Submission) for r in rows], page=page, limit=limit, total=total
         )

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,38 +13,16 @@ import httpx
 import psutil
 import pytest
 
-from tests.support.services import free_port
-from tests.support.waiting import eventually, eventually_sync
-
-_SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "SEVENP_ENV", "PORT", "DATA_DIR")
+from tests.support.serve import start_serve
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     """`sevenp serve` in an empty directory with nothing configured."""
-    env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="sevenp-serve-") as tmp:
-        log = Path(tmp) / "serve.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-                cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            assert proc.poll() is None, log.read_text()
-            try:
-                return httpx.get(base + "/health/ready", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
+        proc, base = start_serve(Path(tmp))
         try:
-            try:
-                eventually_sync(ready, within=90, poll=0.2)
-            except TimeoutError:
-                raise AssertionError("not ready in 90 s:\n" + log.read_text()) from None
             yield proc, base, Path(tmp)
         finally:
             if proc.poll() is None:

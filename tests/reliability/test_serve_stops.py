@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,10 +14,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.support.services import free_port
+from tests.support.serve import start_serve
 from tests.support.waiting import eventually_sync
 
-_SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "SEVENP_ENV", "PORT", "DATA_DIR")
 DRAIN_SECONDS = 2.0
 # DRAIN_SECONDS + 3 s before the launcher kills Granian, then up to 2 x 5 s of PostgreSQL stop
 # in the worst case; a healthy one stops in well under a second.
@@ -27,26 +24,7 @@ STOP_BOUND_SECONDS = DRAIN_SECONDS + 3 + 4
 
 
 def _start(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
-    env["DRAIN_SECONDS"] = str(DRAIN_SECONDS)
-    port = free_port()
-    log = workdir / "serve.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-            cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert proc.poll() is None, log.read_text()
-        try:
-            return httpx.get(base + "/health/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    eventually_sync(ready, within=90, poll=0.2)
-    return proc, base
+    return start_serve(workdir, {"DRAIN_SECONDS": str(DRAIN_SECONDS)})
 
 
 def _tree(pid: int) -> list[psutil.Process]:

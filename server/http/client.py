@@ -24,9 +24,7 @@ def _trusted(address: str, networks: Iterable[Network]) -> bool:
     return any(ip in network for network in networks)
 
 
-def client_address(
-    scope: Scope, headers: dict[bytes, bytes], trusted_proxies: tuple[str, ...]
-) -> str:
+def client_address(scope: Scope, trusted_proxies: tuple[str, ...]) -> str:
     client = scope.get("client")
     peer = client[0] if client else "unknown"
     if not trusted_proxies:
@@ -34,11 +32,16 @@ def client_address(
     networks = parse_networks(trusted_proxies)
     if not _trusted(peer, networks):
         return peer
-    forwarded = headers.get(b"x-forwarded-for")
-    if not forwarded:
-        return peer
+    # Several X-Forwarded-For lines are one list, in order (RFC 9110 5.3): a proxy that adds a
+    # line of its own rather than appending to the one it received still names its client last.
+    hops = [
+        part.strip()
+        for name, value in scope["headers"]
+        if name == b"x-forwarded-for"
+        for part in value.decode("latin-1").split(",")
+        if part.strip()
+    ]
     # Walk from the nearest hop outwards; the first address not a trusted proxy is the client.
-    hops = [part.strip() for part in forwarded.decode("latin-1").split(",") if part.strip()]
     for hop in reversed(hops):
         if not _trusted(hop, networks):
             return hop

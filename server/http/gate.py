@@ -287,7 +287,7 @@ def _audit_refusal(
             action="access.denied",
             outcome="denied",
             actor_id=identity.user_id if identity is not None else None,
-            address=client_address(scope, headers, runtime.settings.trusted_proxies),
+            address=client_address(scope, runtime.settings.trusted_proxies),
             target_type="route",
             target_id=f"{scope.get('method', 'GET')} {scope.get('path_template', scope['path'])}",
             details={"role": str(identity.role) if identity is not None else None},

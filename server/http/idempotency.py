@@ -146,8 +146,7 @@ def _scope_of(request: AnyRequest, trusted_proxies: tuple[str, ...]) -> str:
     identity = cast(dict[str, Any], request.scope).get(IDENTITY_KEY)
     if isinstance(identity, Identity):
         return "user:" + identity.user_id
-    headers = dict(request.scope["headers"])
-    return "address:" + client_address(request.scope, headers, trusted_proxies)
+    return "address:" + client_address(request.scope, trusted_proxies)
 
 
 async def claim_for(

@@ -43,7 +43,7 @@ def address_of(trusted_proxies: tuple[str, ...]) -> AddressOf:
     """How to read the client address: the peer's, or, behind trusted proxies, the one they
     forwarded (`client_address`)."""
     if trusted_proxies:
-        return lambda scope, headers: client_address(scope, headers, trusted_proxies)
+        return lambda scope, headers: client_address(scope, trusted_proxies)
 
     def peer(scope: Scope, headers: dict[bytes, bytes]) -> str:
         client = scope.get("client")

@@ -42,7 +42,7 @@ _REFRESH_PATH = "/api/auth"
 def _client(request: AnyRequest, settings: NamedDependency[Settings]) -> ClientInfo:
     return ClientInfo(
         user_agent=request.headers.get("user-agent"),
-        ip=client_address(request.scope, dict(request.scope["headers"]), settings.trusted_proxies),
+        ip=client_address(request.scope, settings.trusted_proxies),
     )
 
 

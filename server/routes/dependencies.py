@@ -40,7 +40,7 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
     async def viewer(request: Request[Any, Any, Any]) -> Viewer:
         identity = identity_of(request)
         scope = request.scope
-        address = client_address(scope, dict(scope["headers"]), trusted_proxies)
+        address = client_address(scope, trusted_proxies)
         return Viewer(identity.user_id, identity.role, address)
 
     async def unit_of_work() -> AsyncIterator[UnitOfWork]:

@@ -366,7 +366,10 @@ class Database:
         self, reader: str | None, *, autocommit: bool = False
     ) -> AbstractAsyncContextManager[UnitOfWork]:
         """A READ ONLY unit for `reader` (a user id, or None for a read shared by everyone) on
-        the replica when `server.db.replica` routes it there, else on the primary."""
+        the replica when `server.db.replica` routes it there, else on the primary.
+
+        With `autocommit`, no transaction: the replica's sessions still refuse writes, but on
+        the primary such a unit is only as read-only as its statements."""
         routing = None if self.replica is None else self.replica.route(reader)
         return self._run(
             UnitOfWork(

@@ -307,7 +307,10 @@ def build_runtime(
     if reads is not None and settings.database_read_url:
         probes.append(
             replica_probe(
-                reads, settings.database_read_url, pool, settings.health_probe_timeout_seconds
+                reads,
+                settings.database_read_url,
+                settings.database_url,
+                settings.health_probe_timeout_seconds,
             )
         )
     instances = InstanceRegistry(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import anyio
 import psycopg
@@ -81,6 +82,7 @@ class ReadRouting:
         """A replica connection failed: reads go to the primary until a probe says otherwise."""
         self._label = "replica_down"
         self._unusable = f"replica connection failed: {type(error).__name__}"
+        self.reads[PRIMARY, "replica_failed"] += 1
         logger.warning("read replica unusable, reads go to the primary: %r", error)
 
     def probed(self, replayed: int | None, lag_seconds: float | None) -> str | None:
@@ -129,20 +131,21 @@ class ReadRouting:
             del self._marks[reader]
 
 
-def replica_probe(routing: ReadRouting, read_url: str, primary: Pool, timeout: float) -> Probe:
-    """The replica's replay position and lag, on a fresh connection (a stale pool never hides a
-    recovery); the lag is 0 when it has replayed everything the primary had written just before,
-    else the age of the last commit it replayed. Never required: reads fall back to the primary.
+def replica_probe(routing: ReadRouting, read_url: str, primary_url: str, timeout: float) -> Probe:
+    """The replica's replay position and lag, on fresh connections (a stale pool never hides a
+    recovery, a busy one never delays the probe). The lag is 0 when the replica has replayed
+    everything the primary had written just before, else the age of the last commit it
+    replayed. Never required: reads fall back to the primary.
     """
 
     async def check() -> str | None:
+        # Without the primary's position there is no lag to measure: the probe fails, and the
+        # routing keeps its last state (with the primary down, no read runs anyway).
+        async with await _connect(primary_url, timeout) as primary:
+            cur = await primary.execute(q.WRITTEN_POSITION.sql)
+            written = (await cur.fetchone() or [0])[0]
         try:
-            async with primary.connection(timeout=timeout) as conn:
-                written = (await (await conn.execute(q.WRITTEN_POSITION.sql)).fetchone() or [0])[0]
-            replica = await psycopg.AsyncConnection.connect(
-                read_url, autocommit=True, connect_timeout=max(1, int(timeout))
-            )
-            async with replica:
+            async with await _connect(read_url, timeout) as replica:
                 cur = await replica.execute(q.REPLAY_STATE.sql)
                 row = await cur.fetchone()
         except (psycopg.Error, OSError, TimeoutError) as exc:
@@ -160,6 +163,12 @@ def replica_probe(routing: ReadRouting, read_url: str, primary: Pool, timeout: f
         await routing.pool.check()
 
     return Probe("postgres_replica", check, required=False, on_recovery=on_recovery)
+
+
+async def _connect(url: str, connect_seconds: float) -> psycopg.AsyncConnection[Any]:
+    return await psycopg.AsyncConnection.connect(
+        url, autocommit=True, connect_timeout=max(1, int(connect_seconds))
+    )
 
 
 def observe_reads(meter: Meter, routing: ReadRouting) -> None:

@@ -63,8 +63,8 @@ async def pools(database_url: str) -> AsyncIterator[tuple[Pool, Pool]]:
         await primary.close()
 
 
-async def _probed(routing: ReadRouting, url: str, primary: Pool) -> str | None:
-    return await replica_probe(routing, url, primary, 2.0).check()
+async def _probed(routing: ReadRouting, read_url: str, primary_url: str) -> str | None:
+    return await replica_probe(routing, read_url, primary_url, 2.0).check()
 
 
 async def test_reads_run_read_only_on_the_read_pool_and_writes_on_the_primary(
@@ -76,7 +76,7 @@ async def test_reads_run_read_only_on_the_read_pool_and_writes_on_the_primary(
     async with database.read_unit("reader") as uow:
         assert await uow.value(APPLICATION, None) == "sevenp"
     assert uow.server == "primary", "before its first probe the replica serves no read"
-    assert await _probed(routing, database_url, primary) is None
+    assert await _probed(routing, database_url, database_url) is None
     async with database.read_unit("reader") as uow:
         assert await uow.value(APPLICATION, None) == "sevenp-reads"
         assert await uow.value(READ_ONLY, None) == "on"
@@ -96,7 +96,7 @@ async def test_a_read_unit_refuses_writes_on_either_server(
     primary, reads = pools
     routing = ReadRouting(reads, max_lag_seconds=5)
     database = Database(primary, replica=routing if with_replica else None)
-    await _probed(routing, database_url, primary)
+    await _probed(routing, database_url, database_url)
     async with database.unit() as uow:
         before = await uow.value(NOTES, None)
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
@@ -119,10 +119,11 @@ async def test_a_writer_reads_the_primary_until_the_replica_has_replayed_the_wri
     primary, reads = pools
     routing = ReadRouting(reads, max_lag_seconds=5)
     database = Database(primary, replica=routing)
-    await _probed(routing, database_url, primary)
+    await _probed(routing, database_url, database_url)
     async with database.unit(writer="writer") as uow:
         await uow.execute(WRITE, {"note": "mine"})
-    assert uow.written_position is not None and uow.written_position > routing.replayed
+    assert uow.written_position is not None
+    assert uow.written_position > routing.replayed
     async with database.read_unit("writer") as mine, database.read_unit("other") as theirs:
         await mine.value(NOTES, None)
         await theirs.value(NOTES, None)
@@ -131,9 +132,10 @@ async def test_a_writer_reads_the_primary_until_the_replica_has_replayed_the_wri
     # A unit that ran no statement, or a reader's, leaves no mark.
     async with database.unit(writer="idle") as idle:
         pass
-    assert idle.written_position is None and routing.pending() == 1
+    assert idle.written_position is None
+    assert routing.pending() == 1
 
-    await _probed(routing, database_url, primary)
+    await _probed(routing, database_url, database_url)
     assert routing.replayed >= uow.written_position
     assert routing.pending() == 0
     async with database.read_unit("writer") as mine:
@@ -148,14 +150,15 @@ async def test_a_replica_past_the_lag_bound_serves_no_reads(
     primary, reads = pools
     routing = ReadRouting(reads, max_lag_seconds=5)
     database = Database(primary, replica=routing)
-    await _probed(routing, database_url, primary)
+    await _probed(routing, database_url, database_url)
     reason = routing.probed(routing.replayed, 6.0)
-    assert reason is not None and "6.0s behind" in reason
+    assert reason is not None
+    assert "6.0s behind" in reason
     async with database.read_unit(None) as uow:
         await uow.value(NOTES, None)
     assert uow.server == "primary"
     assert routing.reads["primary", "replica_lagging"] == 1
-    assert await _probed(routing, database_url, primary) is None
+    assert await _probed(routing, database_url, database_url) is None
     async with database.read_unit(None) as uow:
         await uow.value(NOTES, None)
     assert uow.server == "replica"
@@ -167,7 +170,7 @@ async def test_a_broken_read_connection_hands_the_read_to_the_primary(
     primary, reads = pools
     routing = ReadRouting(reads, max_lag_seconds=5)
     database = Database(primary, replica=routing)
-    await _probed(routing, database_url, primary)
+    await _probed(routing, database_url, database_url)
     async with primary.connection() as conn:
         await conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -176,8 +179,10 @@ async def test_a_broken_read_connection_hands_the_read_to_the_primary(
     async with database.read_unit("reader") as uow:
         assert await uow.value(APPLICATION, None) == "sevenp"
     assert uow.server == "primary"
-    assert routing.unusable is not None and "connection failed" in routing.unusable
-    assert await _probed(routing, database_url, primary) is None
+    assert routing.unusable is not None
+    assert "connection failed" in routing.unusable
+    assert routing.reads["primary", "replica_failed"] == 1
+    assert await _probed(routing, database_url, database_url) is None
     async with database.read_unit("reader") as uow:
         assert await uow.value(APPLICATION, None) == "sevenp-reads"
 
@@ -195,8 +200,9 @@ async def test_an_unreachable_read_server_is_probed_down_and_reads_go_to_the_pri
         routing = ReadRouting(reads, max_lag_seconds=5)
         database = Database(primary, budget_seconds=2.0, replica=routing)
         with pytest.raises(psycopg.OperationalError):
-            await _probed(routing, dead, primary)
-        assert routing.unusable is not None and routing.unusable.startswith("replica down")
+            await _probed(routing, dead, database_url)
+        assert routing.unusable is not None
+        assert routing.unusable.startswith("replica down")
         async with database.read_unit("reader") as uow:
             assert await uow.value(APPLICATION, None) == "sevenp"
         assert routing.reads["primary", "replica_down"] == 1

@@ -1,7 +1,8 @@
 """A real streaming replica (`pg_basebackup -R`, hot standby) behind `DATABASE_READ_URL`.
 
 With the replica's replay paused, a teacher who just graded sees the grade in the gradebook
-and finds the draft they just made in a search, while an admin with no recent write is shown
+(on another instance too, by the mark announced on the bus) and finds the draft they just
+made in a search, while an admin with no recent write is shown
 the replica's older state by the same requests: they ran on the replica. The replica's
 statement log shows every routed read (search, gradebook, analytics, exports) ran there.
 Stopped, the replica costs no failed read: they fall back to the primary.
@@ -180,12 +181,16 @@ async def test_routed_reads_use_the_replica_writers_read_their_writes_and_it_may
     }
     server = LiveServer(env).start()
     try:
-        await _scenario(cluster, server)
+        other = LiveServer(env).start()
+        try:
+            await _scenario(cluster, server, other)
+        finally:
+            other.stop()
     finally:
         server.stop()
 
 
-async def _scenario(cluster: Cluster, server: LiveServer) -> None:
+async def _scenario(cluster: Cluster, server: LiveServer, other: LiveServer) -> None:
     cli_env = {**os.environ, **server.env}
     emails = {role: unique_email(role) for role in ("admin", "teacher")}
     for role, email in emails.items():
@@ -241,6 +246,15 @@ async def _scenario(cluster: Cluster, server: LiveServer) -> None:
         assert await _grade_cell(http, teacher, course["id"], student.user_id) == 6
         assert await _csv_line(http, teacher, course["id"], student.email) != ungraded_line
         assert await _search_titles(http, teacher, draft_term) == [f"Course {draft_term}"]
+        # On another instance too, once the bus has brought the teacher's mark.
+        async with httpx.AsyncClient(base_url=other.base_url, timeout=20) as elsewhere:
+            assert await _grade_cell(elsewhere, admin, course["id"], student.user_id) == 0
+
+            async def graded_elsewhere() -> bool:
+                cell = await _grade_cell(elsewhere, teacher, course["id"], student.user_id)
+                return bool(cell == 6)
+
+            await eventually(graded_elsewhere, within=5)
         # ...while a reader with no recent write is shown the replica's older state.
         assert await _grade_cell(http, admin, course["id"], student.user_id) == 0
         assert await _csv_line(http, admin, course["id"], student.email) == ungraded_line

@@ -178,10 +178,11 @@ async def test_routed_reads_use_the_replica_writers_read_their_writes_and_it_may
         "REDIS_URL": redis_url,
         "DB_POOL_MIN": "1",
         "DB_TIMEOUT_SECONDS": "4",
+        "HEALTH_PROBE_TIMEOUT_SECONDS": "3",
     }
-    server = LiveServer(env).start()
+    server = LiveServer(env).start(timeout=90)
     try:
-        other = LiveServer(env).start()
+        other = LiveServer(env).start(timeout=90)
         try:
             await _scenario(cluster, server, other)
         finally:

@@ -5,8 +5,10 @@ the fallback to the primary when the read server cannot be reached."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import psycopg
 import pytest
 
@@ -17,6 +19,9 @@ from server.db.statement import Statement
 from server.db.streaming import snapshot
 from server.db.unit import Database
 from server.settings import Settings
+from tests.support.accounts import create_user_cli, login, unique_email
+from tests.support.courses import create_course
+from tests.support.live_server import LiveServer
 from tests.support.services import free_port, throwaway_database
 
 APPLICATION = Statement("test.application", "SELECT current_setting('application_name')")
@@ -215,3 +220,68 @@ async def test_an_unreachable_read_server_is_probed_down_and_reads_go_to_the_pri
     finally:
         await reads.close()
         await primary.close()
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
+    """A live server whose read URL names its own database; probed once at start, then not
+    for long, so that every write in a test stays ahead of the replay position it knows."""
+    env = {
+        "DATABASE_URL": database_url,
+        "DATABASE_READ_URL": database_url,
+        "REDIS_URL": redis_url,
+        "HEALTH_INTERVAL_SECONDS": "60",
+    }
+    server = LiveServer(env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _reads_counted(scrape: str) -> dict[str, float]:
+    counted: dict[str, float] = {}
+    for line in scrape.splitlines():
+        if line.startswith("sevenp_db_reads_total{"):
+            labels, value = line.rsplit(" ", 1)
+            server = "replica" if 'db_read_server="replica"' in labels else "primary"
+            reason = (
+                labels.split('db_read_reason="', 1)[1].split('"', 1)[0]
+                if "reason" in labels
+                else ""
+            )
+            key = f"{server}:{reason}" if reason else server
+            counted[key] = counted.get(key, 0.0) + float(value)
+    return counted
+
+
+async def test_a_live_server_routes_reads_and_keeps_a_writers_reads_on_the_primary(
+    server: LiveServer, database_url: str
+) -> None:
+    cli_env = {**os.environ, **server.env}
+    emails = {role: unique_email(role) for role in ("admin", "teacher")}
+    for role, email in emails.items():
+        assert create_user_cli(cli_env, email=email, role=role).returncode == 0
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as http:
+        admin, teacher = await login(http, emails["admin"]), await login(http, emails["teacher"])
+        report = (await http.get("/api/system/health", headers=admin.auth)).json()
+        replica = next(c for c in report["checks"] if c["name"] == "postgres_replica")
+        assert replica["status"] == "up"
+        before = _reads_counted((await http.get("/metrics")).text)
+
+        course = await create_course(http, teacher)
+        mine = await http.get("/api/courses", headers=teacher.auth, params={"status": "draft"})
+        assert course["id"] in [c["id"] for c in mine.json()["items"]]
+        overview = await http.get("/api/analytics/overview", headers=admin.auth)
+        assert overview.status_code == 200
+
+        after = _reads_counted((await http.get("/metrics")).text)
+        assert after.get("primary:recent_write", 0) - before.get("primary:recent_write", 0) >= 1
+        assert after.get("replica", 0) - before.get("replica", 0) >= 1
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        named = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sevenp-reads'"
+            " AND datname = current_database()"
+        ).fetchone()
+    assert named is not None
+    assert named[0] >= 1

@@ -47,7 +47,17 @@ class CacheTagsInvalidated(msgspec.Struct, tag="cache.tags_invalidated", kw_only
     seq: int = 0
 
 
-BusEvent = SessionRevoked | UserSessionsRevoked | CacheTagsInvalidated
+class ReaderWrote(msgspec.Struct, tag="reads.writer_wrote", kw_only=True):
+    """A user committed a write at the primary's WAL `position` (bytes): their reads wait for
+    the read replica to replay it."""
+
+    user_id: str
+    position: int
+    origin: str
+    seq: int = 0
+
+
+BusEvent = SessionRevoked | UserSessionsRevoked | CacheTagsInvalidated | ReaderWrote
 
 event_decoder = msgspec.json.Decoder(BusEvent)
 event_encoder = msgspec.json.Encoder()

@@ -35,6 +35,7 @@ from server.cluster import InstanceRegistry
 from server.db.audit import AuditPartitions, PostgresAuditSink
 from server.db.outbox import PostgresOutbox
 from server.db.pool import Pool, create_pool
+from server.db.replica import observe_reads, replica_probe
 from server.db.retention import PostgresRetention
 from server.db.session_store import PostgresSessionStore
 from server.db.unit import Database
@@ -43,6 +44,7 @@ from server.http.in_flight import InFlight
 from server.http.limits import RateLimits
 from server.mail.senders import sender_from_url
 from server.probes import memory_probe, postgres_probe, redis_probe, service_probe
+from server.read_replica import read_routing, share_write_marks
 from server.security.passwords import password_hasher
 from server.security.tokens import TokenIssuer
 from server.security.verified_tokens import VerifiedTokens
@@ -81,6 +83,7 @@ class Runtime:
     settings: Settings
     pool: Pool
     database: Database
+    read_pool: Pool | None
     redis: aioredis.Redis | None
     health: HealthActor
     bus: SyncBus
@@ -121,6 +124,8 @@ class Runtime:
     async def running(self) -> AsyncIterator[None]:
         """Open the pool, start the actors in order; on exit drain and stop in reverse."""
         await self.pool.open(wait=False)
+        if self.read_pool is not None:
+            await self.read_pool.open(wait=False)
         watchdog = self._watch_stop_signals() if self.exit_when_overdue else None
         try:
             async with anyio.create_task_group() as tg:
@@ -169,6 +174,8 @@ class Runtime:
             await self._withdraw()
             self.bus.close()
             await self.pool.close(timeout=max(0.0, deadline - anyio.current_time()))
+            if self.read_pool is not None:
+                await self.read_pool.close(timeout=max(0.0, deadline - anyio.current_time()))
             if self.redis is not None:
                 await self.redis.aclose()
             self.telemetry.shutdown()
@@ -296,6 +303,16 @@ def build_runtime(
     ]
     if redis is not None:
         probes.insert(1, redis_probe(redis))
+    read_pool, reads = read_routing(settings, pool)
+    if reads is not None and settings.database_read_url:
+        probes.append(
+            replica_probe(
+                reads,
+                settings.database_read_url,
+                settings.database_url,
+                settings.health_probe_timeout_seconds,
+            )
+        )
     instances = InstanceRegistry(
         redis,
         prefix=settings.redis_prefix,
@@ -317,8 +334,12 @@ def build_runtime(
         available=lambda: not health.is_down("postgres"),
         duration=telemetry.operation_duration,
         tracer=telemetry.tracer,
+        replica=reads,
     )
     bus = SyncBus(redis, channel=f"{settings.redis_prefix}events", instance_id=instance_id)
+    if reads is not None:
+        share_write_marks(reads, bus, instance_id)
+        observe_reads(telemetry.meter, reads)
     sessions = SessionActor(
         store=PostgresSessionStore(database),
         bus=bus,
@@ -450,6 +471,7 @@ def build_runtime(
         settings=settings,
         pool=pool,
         database=database,
+        read_pool=read_pool,
         redis=redis,
         health=health,
         bus=bus,

@@ -43,6 +43,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     host: str = "0.0.0.0"  # noqa: S104 - a server listens on all interfaces by default
     port: Port = 8000
     database_url: str | None = None
+    database_read_url: str | None = None
+    database_read_max_lag_seconds: PositiveFloat = 10.0
     redis_url: str | None = None
     redis_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = "sevenp:"
     data_dir: str = ".data"

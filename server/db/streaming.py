@@ -32,6 +32,8 @@ from psycopg import AsyncConnection, AsyncServerCursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow, tuple_row
 
+from server.db.pool import Pool
+from server.db.replica import PRIMARY, REPLICA
 from server.db.rows import struct_row
 from server.db.statement import Statement
 from server.db.unit import Database, Params
@@ -40,6 +42,7 @@ T = TypeVar("T")
 DEFAULT_BATCH = 1000
 _ROLLBACK_SECONDS = 5.0
 _cursor_names = itertools.count(1)
+_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
 class RowStream:
@@ -78,12 +81,14 @@ class RowStream:
 class Snapshot:
     """Statements of one read-only transaction on a connection of its own."""
 
-    __slots__ = ("_conn", "_cursors", "_database")
+    __slots__ = ("_conn", "_cursors", "_database", "server")
 
-    def __init__(self, database: Database, conn: AsyncConnection[TupleRow]) -> None:
+    def __init__(self, database: Database, conn: AsyncConnection[TupleRow], server: str) -> None:
         self._database = database
         self._conn = conn
         self._cursors: list[AsyncServerCursor[TupleRow]] = []
+        self.server = server
+        """Where its statements run: "primary" or "replica"."""
 
     async def all(self, statement: Statement, params: Params, row: type[T]) -> list[T]:
         started = time.perf_counter()
@@ -107,20 +112,45 @@ class Snapshot:
 
 
 @asynccontextmanager
-async def snapshot(database: Database) -> AsyncIterator[Snapshot]:
-    """A read-only snapshot on a pooled connection, released however the block ends."""
+async def snapshot(database: Database, reader: str | None = None) -> AsyncIterator[Snapshot]:
+    """A read-only snapshot on a pooled connection, released however the block ends: on the
+    read replica when `server.db.replica` routes `reader`'s reads there, else on the primary."""
+    replica = database.replica
+    routed = None if replica is None else replica.route(reader)
+    if replica is not None and routed is not None:
+        try:
+            conn = await routed.getconn()
+            try:
+                await conn.execute(_BEGIN)
+            except BaseException:
+                await _release(routed, conn, [])
+                raise
+        except psycopg.OperationalError as exc:
+            replica.fell_back(exc)
+        else:
+            async with _held(database, routed, conn, REPLICA) as snap:
+                yield snap
+            return
     pool = database.pool
     conn = await pool.getconn()
-    snap = Snapshot(database, conn)
+    async with _held(database, pool, conn, PRIMARY) as snap:
+        await conn.execute(_BEGIN)
+        yield snap
+
+
+@asynccontextmanager
+async def _held(
+    database: Database, pool: Pool, conn: AsyncConnection[TupleRow], server: str
+) -> AsyncIterator[Snapshot]:
+    snap = Snapshot(database, conn, server)
     try:
-        await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield snap
     finally:
-        await _release(database, conn, snap._cursors)
+        await _release(pool, conn, snap._cursors)
 
 
 async def _release(
-    database: Database, conn: AsyncConnection[Any], cursors: list[AsyncServerCursor[TupleRow]]
+    pool: Pool, conn: AsyncConnection[Any], cursors: list[AsyncServerCursor[TupleRow]]
 ) -> None:
     with anyio.CancelScope(shield=True):
         status = conn.info.transaction_status
@@ -134,4 +164,4 @@ async def _release(
             with contextlib.suppress(psycopg.Error):
                 await cursor.close()
         # A connection still ACTIVE (cancelled mid-fetch) or broken is closed by the pool.
-        await database.pool.putconn(conn)
+        await pool.putconn(conn)

@@ -45,6 +45,8 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import AsyncRowFactory, TupleRow, tuple_row
 
 from server.db.pool import Pool
+from server.db.queries import replica as replica_queries
+from server.db.replica import PRIMARY, REPLICA, ReadRouting
 from server.db.rows import struct_row
 from server.db.statement import Statement
 
@@ -73,36 +75,90 @@ class UnitOfWork:
         "_conn",
         "_database",
         "_deadline",
+        "_pool",
+        "_read_only",
+        "_routing",
         "_transaction",
+        "_writer",
+        "server",
         "statements",
+        "written_position",
     )
 
-    def __init__(self, database: Database, *, autocommit: bool, deadline: float) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        autocommit: bool,
+        deadline: float,
+        replica: ReadRouting | None = None,
+        read_only: bool = False,
+        writer: str | None = None,
+    ) -> None:
         self._database = database
         self._autocommit = autocommit
         self._deadline = deadline
+        self._read_only = read_only
+        self._routing = replica
+        self._pool = database.pool if replica is None else replica.pool
+        self._writer = writer
         self._conn: AsyncConnection[TupleRow] | None = None
         self._transaction: AbstractAsyncContextManager[AsyncTransaction] | None = None
         self._after: list[AfterCommit] = []
         self._after_rollback: list[AfterCommit] = []
         self.statements: list[str] = []
         """The names of the statements run so far, in order."""
+        self.server = PRIMARY if replica is None else REPLICA
+        """Where the unit's statements run: "primary" or "replica"."""
+        self.written_position: int | None = None
+        """For a `writer`'s unit, the primary's WAL position once it committed."""
 
     async def _connection(self) -> AsyncConnection[TupleRow]:
         if self._conn is not None:
             return self._conn
         if not self._database.available():
             raise DatabaseUnavailable("the database is down")
-        pool = self._database.pool
+        try:
+            return await self._connect()
+        except psycopg.OperationalError as exc:
+            if not await self._fall_back(exc):
+                raise
+            return await self._connect()
+
+    async def _connect(self) -> AsyncConnection[TupleRow]:
+        pool = self._pool
+        left = max(0.0, self._deadline - anyio.current_time())
+        # On the replica, half the time left: the other half is the primary's, should it fail.
         with anyio.fail_at(self._deadline):
-            conn = await pool.getconn(timeout=max(0.0, self._deadline - anyio.current_time()))
+            conn = await pool.getconn(timeout=left if self._routing is None else left / 2)
         self._conn = conn
-        if not self._autocommit:
+        if self._read_only and not self._autocommit:
+            with anyio.fail_at(self._deadline):
+                await conn.execute("BEGIN READ ONLY")
+        elif not self._autocommit:
             transaction = conn.transaction()
             with anyio.fail_at(self._deadline):
                 await transaction.__aenter__()
             self._transaction = transaction
         return conn
+
+    async def _fall_back(self, error: psycopg.OperationalError) -> bool:
+        """Before any statement succeeded on the replica, a replica that cannot be reached (no
+        connection in time, or a broken one) hands the unit to the primary. Whether it did."""
+        routing, conn = self._routing, self._conn
+        if routing is None or self.statements:
+            return False
+        if conn is not None and not conn.broken:
+            return False
+        self._conn = self._transaction = None
+        if conn is not None:
+            with anyio.CancelScope(shield=True):
+                await routing.pool.putconn(conn)
+        routing.fell_back(error)
+        self._routing = None
+        self._pool = self._database.pool
+        self.server = PRIMARY
+        return True
 
     async def one(self, statement: Statement, params: Params, row: type[T]) -> T | None:
         """The first row as `row`, or None."""
@@ -131,13 +187,11 @@ class UnitOfWork:
         database = self._database
         span = database.span(statement)
         try:
-            conn = await self._connection()
-            self.statements.append(statement.name)
             started = time.perf_counter()
             try:
-                async with conn.cursor(row_factory=rows) as cur:
-                    with anyio.fail_at(self._deadline):
-                        await cur.execute(statement.sql, params, prepare=statement.prepare)
+                cur = await self._executed(statement, params, rows)
+                self.statements.append(statement.name)
+                async with cur:
                     yield cur
             except BaseException as exc:
                 database.timed(statement, started, type(exc).__qualname__)
@@ -151,6 +205,24 @@ class UnitOfWork:
         finally:
             if span is not None:
                 span.end()
+
+    async def _executed(
+        self, statement: Statement, params: Params, rows: AsyncRowFactory[R]
+    ) -> AsyncCursor[R]:
+        conn = await self._connection()
+        cur = conn.cursor(row_factory=rows)
+        try:
+            with anyio.fail_at(self._deadline):
+                await cur.execute(statement.sql, params, prepare=statement.prepare)
+        except psycopg.OperationalError as exc:
+            await cur.close()
+            if not await self._fall_back(exc):
+                raise
+            return await self._executed(statement, params, rows)
+        except BaseException:
+            await cur.close()
+            raise
+        return cur
 
     async def _finish(self, error: BaseException | None) -> None:
         """Commit (or roll back after `error`) under the deadline, then hand the connection
@@ -167,11 +239,28 @@ class UnitOfWork:
                 else:
                     with anyio.move_on_at(self._deadline):
                         await transaction.__aexit__(type(error), error, error.__traceback__)
+            elif self._read_only and not self._autocommit and not conn.closed:
+                with anyio.move_on_at(self._deadline):
+                    await conn.execute("COMMIT" if error is None else "ROLLBACK")
+            if error is None and self._writer is not None:
+                await self._note_written_position(conn)
         finally:
             with anyio.CancelScope(shield=True):
                 if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
                     await conn.close()
-                await self._database.pool.putconn(conn)
+                await self._pool.putconn(conn)
+
+    async def _note_written_position(self, conn: AsyncConnection[TupleRow]) -> None:
+        """The primary's WAL position now the writer's unit has committed; a failure to learn
+        it is logged and costs that writer read-your-writes on the replica, nothing else."""
+        try:
+            with anyio.fail_at(self._deadline):
+                cur = await conn.execute(replica_queries.WRITTEN_POSITION.sql)
+                found = await cur.fetchone()
+        except (psycopg.Error, TimeoutError) as exc:
+            logger.warning("could not read the WAL position after a write: %r", exc)
+            return
+        self.written_position = None if found is None else int(found[0])
 
     def after_commit(self, action: AfterCommit) -> None:
         self._after.append(action)
@@ -219,8 +308,10 @@ class Database:
         available: Callable[[], bool] = lambda: True,
         duration: Histogram | None = None,
         tracer: Tracer | None = None,
+        replica: ReadRouting | None = None,
     ) -> None:
         self.pool = pool
+        self.replica = replica
         self.available = available
         self._slow_seconds = slow_query_ms / 1000
         self._budget = budget_seconds
@@ -256,12 +347,42 @@ class Database:
         finally:
             _request_deadline.reset(token)
 
-    @asynccontextmanager
-    async def unit(self, *, autocommit: bool = False) -> AsyncIterator[UnitOfWork]:
+    def _deadline(self) -> float:
         deadline = _request_deadline.get()
-        if deadline is None:
-            deadline = anyio.current_time() + self._budget
-        uow = UnitOfWork(self, autocommit=autocommit, deadline=deadline)
+        return anyio.current_time() + self._budget if deadline is None else deadline
+
+    def unit(
+        self, *, autocommit: bool = False, writer: str | None = None
+    ) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit on the primary. With a replica configured, a `writer`'s unit keeps the WAL
+        position of its commit, so that the writer's reads wait for the replica to replay it
+        (`server.db.replica`)."""
+        writer = writer if self.replica is not None else None
+        return self._run(
+            UnitOfWork(self, autocommit=autocommit, deadline=self._deadline(), writer=writer)
+        )
+
+    def read_unit(
+        self, reader: str | None, *, autocommit: bool = False
+    ) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A READ ONLY unit for `reader` (a user id, or None for a read shared by everyone) on
+        the replica when `server.db.replica` routes it there, else on the primary.
+
+        With `autocommit`, no transaction: the replica's sessions still refuse writes, but on
+        the primary such a unit is only as read-only as its statements."""
+        routing = None if self.replica is None else self.replica.route(reader)
+        return self._run(
+            UnitOfWork(
+                self,
+                autocommit=autocommit,
+                deadline=self._deadline(),
+                replica=None if routing is None else self.replica,
+                read_only=True,
+            )
+        )
+
+    @asynccontextmanager
+    async def _run(self, uow: UnitOfWork) -> AsyncIterator[UnitOfWork]:
         try:
             yield uow
         except BaseException as exc:
@@ -273,7 +394,18 @@ class Database:
         except BaseException:
             await uow._run_after_rollback()
             raise
+        if uow.written_position is not None and uow._writer is not None:
+            await self._wrote(uow._writer, uow.written_position)
         await uow._run_after_commit()
+
+    async def _wrote(self, writer: str, position: int) -> None:
+        replica = self.replica
+        if replica is None:
+            return
+        replica.wrote(writer, position)
+        if replica.announce is not None:
+            with anyio.CancelScope(shield=True):
+                await replica.announce(writer, position)
 
     def timed(self, statement: Statement, started: float, error_type: str | None = None) -> None:
         elapsed = time.perf_counter() - started

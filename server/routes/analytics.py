@@ -31,7 +31,7 @@ class AnalyticsController(Controller):
     async def overview(
         self,
         analytics: NamedDependency[Analytics],
-        uow: NamedDependency[UnitOfWork],
+        reads: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
         days: Annotated[int, QueryParameter(ge=1, le=MAX_DAYS)] = DEFAULT_DAYS,
     ) -> AnalyticsOverview:
@@ -43,7 +43,7 @@ class AnalyticsController(Controller):
         enrollments and completions of each of the last `days` UTC days (default 30, at
         most 365); the ten courses with the most enrollments.
         """
-        return await analytics.overview(uow, viewer, days=days)
+        return await analytics.overview(reads, viewer, days=days)
 
     @get(
         "/export",
@@ -61,6 +61,7 @@ class AnalyticsController(Controller):
     async def export(
         self,
         exports: NamedDependency[Exports],
+        viewer: NamedDependency[Viewer],
         course_id: Annotated[uuid.UUID | None, QueryParameter(name="courseId")] = None,
         since: Annotated[dt.datetime | None, QueryParameter()] = None,
     ) -> CsvStream:
@@ -75,6 +76,8 @@ class AnalyticsController(Controller):
             since = since.replace(tzinfo=dt.UTC)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         return CsvStream(
-            exports.enrollments_csv(course_id=str(course_id) if course_id else None, since=since),
+            exports.enrollments_csv(
+                viewer, course_id=str(course_id) if course_id else None, since=since
+            ),
             filename=f"enrollments-{stamp}.csv",
         )

@@ -92,7 +92,7 @@ class CourseAssessmentsController(Controller):
         request: Request[Any, Any, Any],
         gradebooks: NamedDependency[Gradebooks],
         exports: NamedDependency[Exports],
-        uow: NamedDependency[UnitOfWork],
+        reads: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
         course_id: FromPath[uuid.UUID],
         page: Page = 1,
@@ -102,10 +102,11 @@ class CourseAssessmentsController(Controller):
         paginated JSON, or every student as streamed CSV with `Accept: text/csv`."""
         course = str(course_id)
         if CSV_MEDIA_TYPE in request.headers.get("accept", ""):
-            await gradebooks.authorize(uow, viewer, course)
-            return CsvStream(exports.gradebook_csv(course), filename=f"gradebook-{course}.csv")
+            await gradebooks.authorize(reads, viewer, course)
+            rows = exports.gradebook_csv(viewer, course)
+            return CsvStream(rows, filename=f"gradebook-{course}.csv")
         book = await gradebooks.page(
-            uow, viewer, course, page=page, limit=min(limit, MAX_PAGE_SIZE)
+            reads, viewer, course, page=page, limit=min(limit, MAX_PAGE_SIZE)
         )
         return Response(book)
 

@@ -169,9 +169,9 @@ class CoursesController(Controller):
     async def analytics(
         self,
         course_analytics: NamedDependency[CourseAnalyticsReader],
-        uow: NamedDependency[UnitOfWork],
+        reads: NamedDependency[UnitOfWork],
         viewer: NamedDependency[Viewer],
         course_id: FromPath[uuid.UUID],
     ) -> CourseAnalytics:
         """A course's students, progress, completion, rating and daily enrollments."""
-        return await course_analytics.read(uow, viewer, str(course_id))
+        return await course_analytics.read(reads, viewer, str(course_id))

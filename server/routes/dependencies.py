@@ -5,6 +5,8 @@ receives them (`idempotency: Idempotency` on POSTs that create something, see
 `server.http.idempotency`); nothing else of the runtime is reachable from a route. `uow` is the
 request's unit of work: it takes a connection only at its first statement, commits after
 the handler returns and before the response is sent, and rolls back when the handler raises.
+`reads` is a READ ONLY unit on the read replica when one serves this user's reads
+(`server.db.replica`), else on the primary: for search, analytics and the gradebook.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from litestar import Request
 from litestar.di import NamedDependency, Provide
 
 from server.db.unit import UnitOfWork
-from server.http.access import Identity, identity_of
+from server.http.access import IDENTITY_KEY, Identity, identity_of
 from server.http.client import client_address
 from server.http.idempotency import Idempotency, claim_for
 from server.runtime import Runtime
 from server.services.viewer import Viewer
+
+_READS_ONLY = frozenset(("GET", "HEAD", "OPTIONS"))
 
 
 def _constant(value: Any) -> Provide:
@@ -28,6 +32,11 @@ def _constant(value: Any) -> Provide:
         return value
 
     return Provide(provide, use_cache=True, sync_to_thread=False)
+
+
+def _user_of(request: Request[Any, Any, Any]) -> str | None:
+    identity = request.scope.get(IDENTITY_KEY)
+    return identity.user_id if isinstance(identity, Identity) else None
 
 
 async def _identity(request: Request[Any, Any, Any]) -> Identity:
@@ -43,8 +52,13 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
         address = client_address(scope, trusted_proxies)
         return Viewer(identity.user_id, identity.role, address)
 
-    async def unit_of_work() -> AsyncIterator[UnitOfWork]:
-        async with runtime.database.unit() as uow:
+    async def unit_of_work(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWork]:
+        writer = None if request.method in _READS_ONLY else _user_of(request)
+        async with runtime.database.unit(writer=writer) as uow:
+            yield uow
+
+    async def reads(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWork]:
+        async with runtime.database.read_unit(_user_of(request)) as uow:
             yield uow
 
     async def idempotency(
@@ -56,6 +70,7 @@ def route_dependencies(runtime: Runtime) -> dict[str, Provide]:
 
     return {
         "uow": Provide(unit_of_work),
+        "reads": Provide(reads),
         "identity": Provide(_identity),
         "viewer": Provide(viewer),
         "idempotency": Provide(idempotency),

@@ -201,11 +201,11 @@ class Courses:
         takes another): no request ever holds two pooled connections.
         """
         if not viewer.is_admin and query.status is None:
-            async with self._database.unit(autocommit=True) as check:
+            async with self._database.read_unit(viewer.user_id, autocommit=True) as check:
                 beyond = await check.value(q.SEES_BEYOND_CATALOGUE, {"viewer": viewer.user_id})
             if not beyond:
                 return await self._cached_search(query)
-        async with self._database.unit() as uow:
+        async with self._database.read_unit(viewer.user_id) as uow:
             return _encoder.encode(await self.search(uow, viewer, query))
 
     async def _cached_search(self, query: CourseQuery) -> bytes:
@@ -217,6 +217,8 @@ class Courses:
         )
 
     async def _load_search(self, query: CourseQuery) -> bytes:
+        # From the primary: a load from a replica behind a change just invalidated would be
+        # cached stale for all readers until the next invalidation or the TTL.
         async with self._database.unit() as uow:
             return _encoder.encode(await self.search(uow, _CATALOGUE_VIEWER, query))
 

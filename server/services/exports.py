@@ -20,6 +20,7 @@ from server.db.queries import exports as q
 from server.db.streaming import RowStream, snapshot
 from server.db.unit import Database
 from server.services.csv_rows import csv_chunks
+from server.services.viewer import Viewer
 
 GRADEBOOK_FIXED = ("name", "email", "status", "progress")
 
@@ -32,10 +33,14 @@ class _Assessment(msgspec.Struct):
 
 
 async def stream_enrollments_csv(
-    database: Database, *, course_id: str | None = None, since: dt.datetime | None = None
+    database: Database,
+    *,
+    reader: str | None = None,
+    course_id: str | None = None,
+    since: dt.datetime | None = None,
 ) -> AsyncIterator[bytes]:
     """Every enrollment (of one course, enrolled since a time), oldest first, as CSV."""
-    async with snapshot(database) as snap:
+    async with snapshot(database, reader) as snap:
         rows = await snap.rows(q.ENROLLMENTS, {"course": course_id, "since": since})
         async with aclosing(csv_chunks(rows.columns, rows)) as chunks:
             async for chunk in chunks:
@@ -56,11 +61,13 @@ def gradebook_header(titles: Sequence[str]) -> list[str]:
     return [*GRADEBOOK_FIXED, *titles, "course_grade"]
 
 
-async def stream_gradebook_csv(database: Database, course_id: str) -> AsyncIterator[bytes]:
+async def stream_gradebook_csv(
+    database: Database, course_id: str, *, reader: str | None = None
+) -> AsyncIterator[bytes]:
     """A course's gradebook as CSV: per student, name, email, status, progress, each published
     assessment's effective score (a column per assessment, titled by it) and the course grade.
     """
-    async with snapshot(database) as snap:
+    async with snapshot(database, reader) as snap:
         assessments = await snap.all(q.GRADEBOOK_ASSESSMENTS, {"course": course_id}, _Assessment)
         rows = await snap.rows(q.GRADEBOOK, {"course": course_id}, batch=500)
         header = gradebook_header([a.title for a in assessments])
@@ -70,15 +77,18 @@ async def stream_gradebook_csv(database: Database, course_id: str) -> AsyncItera
 
 
 class Exports:
-    """The exports, bound to the worker's database (what route handlers are given)."""
+    """The exports, bound to the worker's database (what route handlers are given); each reads
+    where the viewer's reads are routed (`server.db.replica`)."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
 
     def enrollments_csv(
-        self, *, course_id: str | None, since: dt.datetime | None
+        self, viewer: Viewer, *, course_id: str | None, since: dt.datetime | None
     ) -> AsyncIterator[bytes]:
-        return stream_enrollments_csv(self._database, course_id=course_id, since=since)
+        return stream_enrollments_csv(
+            self._database, reader=viewer.user_id, course_id=course_id, since=since
+        )
 
-    def gradebook_csv(self, course_id: str) -> AsyncIterator[bytes]:
-        return stream_gradebook_csv(self._database, course_id)
+    def gradebook_csv(self, viewer: Viewer, course_id: str) -> AsyncIterator[bytes]:
+        return stream_gradebook_csv(self._database, course_id, reader=viewer.user_id)
